@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11 and make:
+#   make run    install, then run the main job headless (synthetic sample unless VRR_LANDING_DIR is set)
+#   make test   install, then run the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: install run test dev manifest lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+# The dbt manifest is prepared explicitly (never at import time).
+manifest: $(STAMP)
+	cd dbt_project && ../$(BIN)/dbt parse --quiet
+
+run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
+	$(BIN)/python -m pipeline.run
+
+test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
+	$(BIN)/python -m pytest
+
+dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
+	$(BIN)/dagster dev -w workspace.yaml
+
+lock:
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra test -o requirements.lock --python-version 3.11 --no-header --annotation-style line
+
+clean:
+	rm -rf $(VENV) .dagster_home data dbt_project/target dbt_project/logs

@@ -1,0 +1,48 @@
+{#- Shared definitions used by several models. -#}
+
+{#- First day of the calendar quarter of a date. -#}
+{% macro period_start(date_expr) -%}
+    cast(date_trunc('quarter', {{ date_expr }}) as date)
+{%- endmacro %}
+
+{#- Financial-year label of a quarter start: 2024-04-01 -> '2024/25 Q1', 2025-01-01 -> '2024/25 Q4'. -#}
+{% macro period_label(period_expr) -%}
+    (
+        cast(year({{ period_expr }}) - case when month({{ period_expr }}) < 4 then 1 else 0 end as varchar)
+        || '/'
+        || lpad(cast((year({{ period_expr }}) - case when month({{ period_expr }}) < 4 then 1 else 0 end + 1) % 100 as varchar), 2, '0')
+        || ' Q'
+        || cast(((month({{ period_expr }}) + 8) % 12) // 3 + 1 as varchar)
+    )
+{%- endmacro %}
+
+{#- Y / y / Yes -> 'Y', N / No -> 'N', blank -> null, anything else upper-cased as given. -#}
+{% macro yes_no(column) -%}
+    case
+        when upper(trim({{ column }})) in ('Y', 'YES') then 'Y'
+        when upper(trim({{ column }})) in ('N', 'NO') then 'N'
+        else nullif(upper(trim({{ column }})), '')
+    end
+{%- endmacro %}
+
+{#- 95% Wilson score interval for x successes out of n (z from the var wilson_z). Exact at the edges:
+    the lower bound is 0 when x = 0 and the upper bound is 1 when x = n. -#}
+{% macro wilson_bound(x, n, side) -%}
+    {%- set z = var('wilson_z') -%}
+    case
+        when {{ n }} = 0 then null
+        {% if side == 'lower' %}when {{ x }} = 0 then 0.0{% else %}when {{ x }} = {{ n }} then 1.0{% endif %}
+        else (
+            ({{ x }}::double / {{ n }} + {{ z }} * {{ z }} / (2.0 * {{ n }}))
+            {{ '-' if side == 'lower' else '+' }} {{ z }} * sqrt(
+                ({{ x }}::double / {{ n }}) * (1 - {{ x }}::double / {{ n }}) / {{ n }}
+                + {{ z }} * {{ z }} / (4.0 * {{ n }} * {{ n }})
+            )
+        ) / (1 + {{ z }} * {{ z }} / {{ n }})
+    end
+{%- endmacro %}
+
+{#- A rate that is null when its denominator is zero. -#}
+{% macro safe_rate(numerator, denominator) -%}
+    case when {{ denominator }} > 0 then {{ numerator }}::double / {{ denominator }} end
+{%- endmacro %}

@@ -1,0 +1,43 @@
+"""Dagster resources: the pipeline's settings and the dbt CLI."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from pipeline.settings import DBT_PROJECT_DIR, Settings, resolve_settings
+
+
+class VrrSettings(dg.ConfigurableResource):
+    """Locations of the landing folder, the warehouse and the exports.
+
+    Each field left blank falls back to its environment variable (VRR_LANDING_DIR, VRR_WAREHOUSE_PATH,
+    VRR_EXPORT_DIR, VRR_PSEUDONYM_KEY), then to the built-in demo default.
+    """
+
+    landing_dir: str = ""
+    warehouse_path: str = ""
+    export_dir: str = ""
+    pseudonym_key: str = ""
+
+    def resolve(self) -> Settings:
+        env = dict(os.environ)
+        for name, value in (
+            ("VRR_LANDING_DIR", self.landing_dir),
+            ("VRR_WAREHOUSE_PATH", self.warehouse_path),
+            ("VRR_EXPORT_DIR", self.export_dir),
+            ("VRR_PSEUDONYM_KEY", self.pseudonym_key),
+        ):
+            if value:
+                env[name] = value
+        return resolve_settings(env)
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR))
+
+
+def resources() -> dict:
+    return {"vrr": VrrSettings(), "dbt": dbt_resource()}

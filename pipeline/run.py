@@ -1,0 +1,45 @@
+"""Headless run of the whole job (what `make run` does): every asset, exports for every quarter with data."""
+
+from __future__ import annotations
+
+import sys
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from pipeline.partitions import quarterly
+from pipeline.settings import resolve_settings
+
+
+def partition_range_tags() -> dict[str, str]:
+    keys = quarterly.get_partition_keys()
+    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+
+
+def main() -> int:
+    try:
+        settings = resolve_settings()
+    except RuntimeError as exc:
+        print(f"vrr: {exc}", file=sys.stderr)
+        return 2
+    if settings.uses_sample:
+        print("vrr: no VRR_LANDING_DIR set: running on the built-in SYNTHETIC sample with the DEMO pseudonym key.")
+    from pipeline.definitions import defs
+
+    job = defs.get_job_def("vrr_pipeline")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, tags=partition_range_tags(), raise_on_error=False)
+    if not result.success:
+        for event in result.all_events:
+            if event.is_failure and event.step_failure_data:
+                error = event.step_failure_data.error
+                message = error.cause.message if error and error.cause else (error.message if error else "")
+                print(f"vrr: step {event.step_key} failed: {message.strip()}", file=sys.stderr)
+        print("vrr: the run failed; the previously published warehouse and exports are unchanged.", file=sys.stderr)
+        return 1
+    print(f"vrr: done. Warehouse: {settings.warehouse_path}  Exports: {settings.export_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""dbt models as Dagster assets; dbt tests as asset checks."""
+
+
+import json
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from pipeline import warehouse
+from pipeline.resources import VrrSettings
+from pipeline.settings import DBT_PROJECT_DIR
+
+
+
+@cache
+def dbt_project() -> DbtProject:
+    project = DbtProject(project_dir=DBT_PROJECT_DIR)
+    project.prepare_if_dev()  # only under `dagster dev`; make and the tests run `dbt parse` explicitly
+    return project
+
+
+class VrrTranslator(DagsterDbtTranslator):
+    """Groups by layer (reference, staging, intermediate, marts); marts keyed by their schema-qualified name."""
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] == "source":
+            return spec
+        group = "reference" if props["resource_type"] == "seed" else props["fqn"][1]
+        return spec.replace_attributes(group_name=group, owners=["team:vrr-data"]).merge_attributes(
+            metadata={"warehouse_table": f"{props.get('schema')}.{props['name']}"}
+        )
+
+
+TRANSLATOR = VrrTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def dbt_build_args(build_file: Path, full_refresh: bool = False) -> list[str]:
+    """CLI arguments for one dbt build into the warehouse file this run is building."""
+    args = ["build", "--vars", json.dumps({"warehouse_path": str(build_file)})]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+@dbt_assets(
+    manifest=dbt_project().manifest_path,
+    project=dbt_project(),
+    dagster_dbt_translator=TRANSLATOR,
+    pool="warehouse",
+)
+def vrr_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, vrr: VrrSettings):
+    """Seeds, staging, intermediate models and marts, built into this run's new warehouse file."""
+    build_file = warehouse.build_path(vrr.resolve().warehouse_path, context.run_id)
+    if not build_file.exists():
+        raise dg.Failure(
+            "There is no warehouse build for this run: materialise the ingest assets (landing_extracts) in the same "
+            "run as the dbt models."
+        )
+    yield from dbt.cli(dbt_build_args(build_file), context=context).stream()

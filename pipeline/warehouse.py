@@ -1,0 +1,61 @@
+"""The warehouse file's life cycle: every run builds a new file beside the published one and swaps it in
+atomically only after every blocking check has passed, so a failed or killed run leaves the last good
+warehouse exactly as it was."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import duckdb
+
+# Tables carried forward from the published warehouse into each new build (append-only history).
+HISTORY_TABLES = ("audit.quarantine_history",)
+
+
+def build_path(warehouse_path: Path, run_id: str) -> Path:
+    """The file a run builds into: hidden, beside the published file (same filesystem, so the swap is atomic)."""
+    return warehouse_path.with_name(f".{warehouse_path.name}.build-{run_id}")
+
+
+def private_umask() -> int:
+    """Files written from here on are readable by their owner only; returns the previous mask."""
+    return os.umask(0o077)
+
+
+def start_build(warehouse_path: Path, run_id: str) -> Path:
+    """Create an empty build file for this run, removing builds left by runs that failed or were killed."""
+    os.umask(0o077)
+    warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in warehouse_path.parent.glob(f".{warehouse_path.name}.build-*"):
+        stale.unlink()
+    path = build_path(warehouse_path, run_id)
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema if not exists raw")
+        con.execute("create schema if not exists audit")
+    return path
+
+
+@contextlib.contextmanager
+def published_read_only(warehouse_path: Path):
+    """A read-only connection to the published warehouse, or None when nothing is published yet."""
+    if not warehouse_path.exists():
+        yield None
+        return
+    con = duckdb.connect(str(warehouse_path), read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def publish(build: Path, warehouse_path: Path) -> None:
+    """Swap the finished build in place of the published warehouse (atomic rename)."""
+    with duckdb.connect(str(build)) as con:
+        con.execute("checkpoint")
+    os.chmod(build, 0o600)
+    os.replace(build, warehouse_path)
+    wal = build.with_name(build.name + ".wal")
+    if wal.exists():
+        wal.unlink()
