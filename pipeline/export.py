@@ -91,7 +91,7 @@ def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> 
     warehouse.publish(build, settings.warehouse_path)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         counts = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in MART_TABLES}
-        as_at = con.execute("select as_at_date from raw.load_info").fetchone()[0]
+        as_at = con.execute("select max(extract_date) from raw.extract_files").fetchone()[0]
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(settings.warehouse_path)),
@@ -113,7 +113,7 @@ def write_manifest(con, settings, run_id: str, exported: dict) -> dict:
         "package": "vrr-uptake",
         "package_version": __version__,
         "run_id": run_id,
-        "as_at_date": str(con.execute("select as_at_date from raw.load_info").fetchone()[0]),
+        "as_at_date": str(con.execute("select max(extract_date) from raw.extract_files").fetchone()[0]),
         "input_files": [dict(zip(keys, f)) for f in files],
         "mart_rows": {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in MART_TABLES},
         "quarters_exported": exported,

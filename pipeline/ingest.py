@@ -17,6 +17,7 @@ from pipeline.settings import SEEDS_DIR, Settings
 
 RAW_DECISIONS = dg.AssetKey("raw_decisions")
 RAW_VRR_REQUESTS = dg.AssetKey("raw_vrr_requests")
+RAW_EXTRACT_FILES = dg.AssetKey("raw_extract_files")
 ASSET_KEYS = {"decisions": RAW_DECISIONS, "vrr_requests": RAW_VRR_REQUESTS}
 LINEAGE = ("source_file", "extract_date", "line_number")
 
@@ -274,7 +275,6 @@ def ingest_landing(settings: Settings, run_id: str, log=None) -> tuple[dict, dic
         for kind in contract.COLUMNS:
             write_raw(con, kind, tallies[kind])
         write_audit(con, [t for kind in contract.COLUMNS for t in tallies[kind]], folder.skipped, run_id)
-        con.execute("create or replace table raw.load_info as select ?::date as as_at_date, ? as run_id", [folder.as_at_date, run_id])
     return tallies, {"as_at_date": folder.as_at_date, "skipped": folder.skipped, "build": build}
 
 
@@ -294,6 +294,14 @@ def ingest_landing(settings: Settings, run_id: str, log=None) -> tuple[dict, dic
             "(all versions). Requests whose decision is unknown or later are held in quarantine.",
             group_name="ingest",
             kinds={"python", "duckdb", "csv"},
+            owners=["team:vrr-data"],
+        ),
+        dg.AssetSpec(
+            RAW_EXTRACT_FILES,
+            description="One row per extract file read by the run: kind, as-at date, SHA-256, encoding, and what "
+            "became of its rows. Also raw.skipped_files (names that do not match the contract) and raw.quarantine.",
+            group_name="ingest",
+            kinds={"python", "duckdb"},
             owners=["team:vrr-data"],
         ),
     ],
@@ -337,9 +345,24 @@ def landing_extracts(context: dg.AssetExecutionContext, vrr: VrrSettings):
                 },
             )
             balance = reconcile(con, kind)
+            if any(not b["balanced"] for b in balance):
+                context.log.error(f"{kind}: rows do not reconcile: {balance}")
             yield dg.AssetCheckResult(
                 asset_key=key,
                 check_name="rows_reconcile",
                 passed=all(b["balanced"] for b in balance),
                 metadata={"files": dg.MetadataValue.json(balance)},
             )
+    all_files = [t for kind in contract.COLUMNS for t in tallies[kind]]
+    yield dg.MaterializeResult(
+        asset_key=RAW_EXTRACT_FILES,
+        metadata={
+            "as_at_date": str(info["as_at_date"]),
+            "files_read": len(all_files),
+            "files": dg.MetadataValue.md(files_markdown(all_files)),
+            "skipped_files": dg.MetadataValue.json(info["skipped"]),
+            "landing_dir": dg.MetadataValue.path(str(settings.landing_dir)),
+            "synthetic_sample": settings.uses_sample,
+            "dagster/row_count": len(all_files),
+        },
+    )

@@ -15,7 +15,7 @@ eligible as (
 ),
 
 load_info as (
-    select as_at_date from {{ ref('stg_landing__load_info') }}
+    select as_at_date from {{ ref('int_load_as_at') }}
 ),
 
 by_cohort as (

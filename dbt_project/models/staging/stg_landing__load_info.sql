@@ -1,4 +1,0 @@
-select
-    as_at_date,
-    run_id
-from {{ source('landing', 'load_info') }}
