@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import io
@@ -136,6 +137,7 @@ _UK_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_date(text: str) -> dt.date | None:
     """YYYY-MM-DD or DD/MM/YYYY (the usual UK export) to a date; None when blank; ValueError when not a real date."""
     text = text.strip()
@@ -161,10 +163,25 @@ def canonical_date(text: str) -> str:
 
 def pseudonymise(value: str, key: bytes) -> str:
     """Keyed pseudonym (HMAC-SHA256, hex) of a direct identifier; blank stays blank."""
-    value = value.strip()
-    if not value:
-        return ""
-    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+    return Pseudonymiser(key)(value)
+
+
+class Pseudonymiser:
+    """HMAC-SHA256 pseudonyms under one key, remembering those already made (identifiers recur across extracts)."""
+
+    def __init__(self, key: bytes):
+        self._base = hmac.new(key, digestmod=hashlib.sha256)
+        self._seen: dict[str, str] = {}
+
+    def __call__(self, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return ""
+        if (known := self._seen.get(value)) is None:
+            mac = self._base.copy()
+            mac.update(value.encode("utf-8"))
+            known = self._seen[value] = mac.hexdigest()
+        return known
 
 
 def normalise_header(name: str) -> str:

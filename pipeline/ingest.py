@@ -38,7 +38,7 @@ class FileTally:
 
 # --------------------------------------------------------------------------- validation (pure)
 
-def screen_file(parsed: ParsedExtract, key: bytes, outcome_codes: frozenset[str]) -> FileTally:
+def screen_file(parsed: ParsedExtract, pseudonymise: contract.Pseudonymiser, outcome_codes: frozenset[str]) -> FileTally:
     """Pseudonymise, drop identical repeats, and sort each row into loaded or quarantined (row-level reasons)."""
     kind = parsed.extract.kind
     columns = contract.COLUMNS[kind]
@@ -54,7 +54,7 @@ def screen_file(parsed: ParsedExtract, key: bytes, outcome_codes: frozenset[str]
         values = dict(zip(columns, raw))
         for column in contract.IDENTIFIER_COLUMNS:
             if column in values:
-                values[column] = contract.pseudonymise(values[column], key)
+                values[column] = pseudonymise(values[column])
         rows.append((line, values, field_count_ok))
     versions = Counter(values[key_column].strip() for _, values, _ in rows)
     for line, values, field_count_ok in rows:
@@ -262,9 +262,10 @@ def ingest_landing(settings: Settings, run_id: str, log=None) -> tuple[dict, dic
     # Every file is read and checked before anything is written.
     parsed = [contract.read_extract(extract) for extract in folder.extracts]
     outcome_codes = contract.load_outcome_codes(SEEDS_DIR / "outcome_codes.csv")
+    pseudonymiser = contract.Pseudonymiser(settings.pseudonym_key)
     tallies: dict[str, list[FileTally]] = defaultdict(list)
     for p in parsed:
-        tallies[p.extract.kind].append(screen_file(p, settings.pseudonym_key, outcome_codes))
+        tallies[p.extract.kind].append(screen_file(p, pseudonymiser, outcome_codes))
     screen_requests_against_decisions(tallies["vrr_requests"], latest_decision_dates(tallies["decisions"]))
 
     build = warehouse.start_build(settings.warehouse_path, run_id)

@@ -16,6 +16,19 @@ def partition_range_tags() -> dict[str, str]:
     return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
 
 
+def run_job(instance: dg.DagsterInstance, first: str | None = None, last: str | None = None):
+    """Run the whole job in this process over the quarters first..last (default: every quarter)."""
+    from pipeline.definitions import defs
+
+    tags = partition_range_tags()
+    if first:
+        tags[ASSET_PARTITION_RANGE_START_TAG] = first
+    if last:
+        tags[ASSET_PARTITION_RANGE_END_TAG] = last
+    job = defs.resolve_job_def("vrr_pipeline")
+    return job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+
+
 def main() -> int:
     try:
         settings = resolve_settings()
@@ -24,11 +37,8 @@ def main() -> int:
         return 2
     if settings.uses_sample:
         print("vrr: no VRR_LANDING_DIR set: running on the built-in SYNTHETIC sample with the DEMO pseudonym key.")
-    from pipeline.definitions import defs
-
-    job = defs.get_job_def("vrr_pipeline")
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, tags=partition_range_tags(), raise_on_error=False)
+        result = run_job(instance)
     if not result.success:
         for event in result.all_events:
             if event.is_failure and event.step_failure_data:
