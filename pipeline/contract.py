@@ -64,7 +64,7 @@ REASONS = {
     "missing_key": "the record key is blank",
     "duplicate_key_conflict": "the same key appears more than once in this file with different values",
     "missing_required_date": "a required date is blank",
-    "unparseable_date": "a date is not a real date in YYYY-MM-DD or DD/MM/YYYY form",
+    "unparseable_date": "the required date is not a real date in YYYY-MM-DD or DD/MM/YYYY form",
     "decision_date_after_extract": "the decision date is later than the extract date",
     "unknown_outcome_code": "the outcome code is not a Home Office outcome type",
     "unknown_decision_maker": "the decision maker is not police or cps",
@@ -273,18 +273,17 @@ def row_reasons(kind: str, values: dict[str, str], extract_date: dt.date, outcom
     reasons: list[str] = []
     if not values[KEYS[kind]].strip():
         reasons.append("missing_key")
+    # Only the required date can refuse a row; a bad optional date is read as null and reported downstream.
     required_date = "decision_date" if kind == "decisions" else "request_date"
-    for column in DATE_COLUMNS[kind]:
-        try:
-            value = parse_date(values[column])
-        except ValueError:
-            reasons.append("unparseable_date")
-            continue
-        if column == required_date:
-            if value is None:
-                reasons.append("missing_required_date")
-            elif value > extract_date:
-                reasons.append("decision_date_after_extract" if kind == "decisions" else "request_date_after_extract")
+    try:
+        value = parse_date(values[required_date])
+    except ValueError:
+        reasons.append("unparseable_date")
+    else:
+        if value is None:
+            reasons.append("missing_required_date")
+        elif value > extract_date:
+            reasons.append("decision_date_after_extract" if kind == "decisions" else "request_date_after_extract")
     if kind == "decisions":
         if values["outcome_code"].strip().upper() not in outcome_codes:
             reasons.append("unknown_outcome_code")

@@ -20,8 +20,23 @@ from pipeline.transform import vrr_dbt_models
 # Marts exported each quarter: name -> order of rows in the files (stable, so files are reproducible).
 EXPORTED_MARTS = {
     "vrr_uptake": "force_code = 'ALL' desc, force_code, cohort_dimension, cohort_value",
+    "characteristics_completeness": "force_code = 'ALL' desc, force_code, population, characteristic",
+    "victim_withdrawal": "force_code = 'ALL' desc, force_code, offence_group, withdrawal_stage, withdrawal_reason",
+    "victim_withdrawal_rate": "force_code = 'ALL' desc, force_code, offence_group",
+    "nfa_notification_timeliness": "force_code = 'ALL' desc, force_code, scheme",
+    "vrr_requests_by_period": "force_code = 'ALL' desc, force_code, scheme",
 }
-MART_TABLES = ("fct_vrr_decisions", "vrr_uptake")
+MART_TABLES = (
+    "fct_vrr_decisions",
+    "vrr_uptake",
+    "characteristics_completeness",
+    "victim_withdrawal",
+    "victim_withdrawal_rate",
+    "nfa_notification_timeliness",
+    "vrr_requests_by_period",
+)
+COHORT_BASIS = "cohort: decisions made in the quarter"
+PERIOD_BASIS = "period: requests received and reviews completed in the quarter"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -117,7 +132,14 @@ def write_manifest(con, settings, run_id: str, exported: dict) -> dict:
         "input_files": [dict(zip(keys, f)) for f in files],
         "mart_rows": {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in MART_TABLES},
         "quarters_exported": exported,
-        "counting_basis": {"vrr_uptake": "cohort: decisions made in the quarter"},
+        "counting_basis": {
+            "vrr_uptake": COHORT_BASIS,
+            "characteristics_completeness": COHORT_BASIS,
+            "victim_withdrawal": COHORT_BASIS,
+            "victim_withdrawal_rate": COHORT_BASIS,
+            "nfa_notification_timeliness": COHORT_BASIS,
+            "vrr_requests_by_period": PERIOD_BASIS,
+        },
     }
 
 

@@ -18,6 +18,8 @@ from pipeline.settings import SEEDS_DIR, Settings
 RAW_DECISIONS = dg.AssetKey("raw_decisions")
 RAW_VRR_REQUESTS = dg.AssetKey("raw_vrr_requests")
 RAW_EXTRACT_FILES = dg.AssetKey("raw_extract_files")
+RAW_QUARANTINE = dg.AssetKey("raw_quarantine")
+QUARANTINE_HISTORY = dg.AssetKey("quarantine_history")
 ASSET_KEYS = {"decisions": RAW_DECISIONS, "vrr_requests": RAW_VRR_REQUESTS}
 LINEAGE = ("source_file", "extract_date", "line_number")
 
@@ -305,6 +307,22 @@ def ingest_landing(settings: Settings, run_id: str, log=None) -> tuple[dict, dic
             kinds={"python", "duckdb"},
             owners=["team:vrr-data"],
         ),
+        dg.AssetSpec(
+            RAW_QUARANTINE,
+            description="This run's quarantine: one row per refused row with its reason code, file, line, run id "
+            "and the row as received (identifiers pseudonymised).",
+            group_name="ingest",
+            kinds={"python", "duckdb"},
+            owners=["team:vrr-data"],
+        ),
+        dg.AssetSpec(
+            QUARANTINE_HISTORY,
+            description="Append-only history (audit.quarantine_history): an event when a row enters quarantine and "
+            "when it leaves (e.g. a request whose decision arrived later). Carried from build to build.",
+            group_name="ingest",
+            kinds={"python", "duckdb"},
+            owners=["team:vrr-data"],
+        ),
     ],
     check_specs=[
         dg.AssetCheckSpec(
@@ -366,4 +384,24 @@ def landing_extracts(context: dg.AssetExecutionContext, vrr: VrrSettings):
             "synthetic_sample": settings.uses_sample,
             "dagster/row_count": len(all_files),
         },
+    )
+    with duckdb.connect(str(info["build"]), read_only=True) as con:
+        by_reason = con.execute(
+            "select reason_code, count(*) from raw.quarantine group by 1 order by 1"
+        ).fetchall()
+        events = con.execute(
+            "select event, count(*) from audit.quarantine_history where run_id = ? group by 1 order by 1", [context.run_id]
+        ).fetchall()
+        history_rows = con.execute("select count(*) from audit.quarantine_history").fetchone()[0]
+    yield dg.MaterializeResult(
+        asset_key=RAW_QUARANTINE,
+        metadata={
+            "rows_quarantined": sum(n for _, n in by_reason),
+            "by_reason": dg.MetadataValue.json(dict(by_reason)),
+            "dagster/row_count": sum(n for _, n in by_reason),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=QUARANTINE_HISTORY,
+        metadata={"events_this_run": dg.MetadataValue.json(dict(events)), "dagster/row_count": history_rows},
     )

@@ -4,8 +4,9 @@ ALL DATA THIS MODULE MAKES IS SYNTHETIC. Every decision, request, crime referenc
 victim identifier, age, sex, ethnicity and date is made up by a seeded random number
 generator. The files describe no real person, no real crime and no real police force;
 the force codes (NTH, STH, EST, WST, CEN) are invented. The distributions are only
-loosely shaped on published orders of magnitude (``../shared/domain.md``, sections 1-4
-and 8) so that the pipeline has something realistic-looking to work on.
+loosely shaped on published orders of magnitude (CPS VRR take-up of 1-2 per cent,
+around one review in ten overturned, outcomes 14/15/16 the bulk of no-further-action
+decisions) so that the pipeline has something realistic-looking to work on.
 
 The folder follows the landing-folder contract of the project:
 

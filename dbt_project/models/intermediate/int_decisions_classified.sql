@@ -24,7 +24,13 @@ eligibility as (
 
 classified as (
     select
-        decisions.*,
+        decisions.* replace (
+            coalesce(decisions.force_code, 'UNKNOWN') as force_code,
+            -- a notification recorded before the decision is a data-quality issue: read as not notified
+            case
+                when decisions.victim_notified_date >= decisions.decision_date then decisions.victim_notified_date
+            end as victim_notified_date
+        ),
         eligibility.decision_id is not null as is_vrr_eligible,
         scheme_labels.scheme_label as scheme,
         coalesce(age_bands.age_band, 'Unknown') as age_band,

@@ -12,7 +12,7 @@ renamed as (
         nullif(trim(victim_id), '') as victim_pseudonym,
 
         -- codes, compared trimmed and case-insensitively
-        upper(trim(force_code)) as force_code,
+        nullif(upper(trim(force_code)), '') as force_code,
         upper(trim(offence_code)) as offence_code,
         upper(trim(outcome_code)) as outcome_code,
         lower(trim(decision_maker)) as decision_maker,

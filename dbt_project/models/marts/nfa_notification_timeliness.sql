@@ -1,0 +1,65 @@
+-- How soon victims are told of a VRR-eligible decision, in England and Wales working days, by quarter of the
+-- decision (cohort basis), force and scheme. Working days from the decision to the notification: the working
+-- days d with decision_date < d <= victim_notified_date (same day = 0).
+{%- set target = var('notification_target_working_days') %}
+with
+
+eligible as (
+    select * from {{ ref('fct_vrr_decisions') }} where is_vrr_eligible
+),
+
+calendar as (
+    select * from {{ ref('int_working_days') }}
+),
+
+timed as (
+    select
+        eligible.period_start,
+        eligible.force_code,
+        eligible.scheme,
+        eligible.victim_notified_date is not null as is_notified,
+        -- A notification dated before its decision has no working-day count (a recording error).
+        case
+            when eligible.victim_notified_date >= eligible.decision_date
+                then notified_day.working_day_index - decided_day.working_day_index
+        end as working_days_to_notify
+    from eligible
+    left join calendar as decided_day on eligible.decision_date = decided_day.calendar_date
+    left join calendar as notified_day on eligible.victim_notified_date = notified_day.calendar_date
+),
+
+counts as (
+    select
+        period_start,
+        case when grouping(force_code) = 1 then 'ALL' else force_code end as force_code,
+        scheme,
+        count(*) as decisions,
+        cast(count_if(is_notified) as bigint) as notified,
+        cast(count_if(not is_notified) as bigint) as not_notified,
+        median(working_days_to_notify::double) as median_working_days_to_notify,
+        cast(count_if(working_days_to_notify <= {{ target }}) as bigint) as notified_within_target
+    from timed
+    group by grouping sets (
+        (period_start, force_code, scheme),
+        (period_start, scheme)
+    )
+),
+
+final as (
+    select
+        period_start,
+        {{ period_label('period_start') }} as period_label,
+        force_code,
+        scheme,
+        decisions,
+        notified,
+        not_notified,
+        median_working_days_to_notify,
+        notified_within_target,
+        {{ safe_rate('notified_within_target', 'decisions') }} as notified_within_target_rate,
+        cast({{ target }} as integer) as target_working_days,
+        'cohort: decisions made in the quarter' as counting_basis
+    from counts
+)
+
+select * from final

@@ -1,0 +1,58 @@
+-- Decisions closed because the victim did not support or withdrew support (outcomes 14 and 16), by quarter of
+-- the decision (cohort basis), force, offence group, stage and reason of withdrawal. A blank or unlisted stage
+-- or reason is Not recorded.
+with
+
+withdrawals as (
+    select * from {{ ref('fct_vrr_decisions') }} where outcome_code in ('14', '16')
+),
+
+stages as (
+    select * from {{ ref('withdrawal_stages') }}
+),
+
+reasons as (
+    select * from {{ ref('withdrawal_reasons') }}
+),
+
+labelled as (
+    select
+        withdrawals.period_start,
+        withdrawals.force_code,
+        withdrawals.offence_group,
+        coalesce(stages.stage_label, 'Not recorded') as withdrawal_stage,
+        coalesce(reasons.reason_label, 'Not recorded') as withdrawal_reason
+    from withdrawals
+    left join stages on withdrawals.withdrawal_stage_code = lower(trim(stages.stage_code))
+    left join reasons on withdrawals.withdrawal_reason_code = lower(trim(reasons.reason_code))
+),
+
+counts as (
+    select
+        period_start,
+        case when grouping(force_code) = 1 then 'ALL' else force_code end as force_code,
+        offence_group,
+        withdrawal_stage,
+        withdrawal_reason,
+        count(*) as decisions
+    from labelled
+    group by grouping sets (
+        (period_start, force_code, offence_group, withdrawal_stage, withdrawal_reason),
+        (period_start, offence_group, withdrawal_stage, withdrawal_reason)
+    )
+),
+
+final as (
+    select
+        period_start,
+        {{ period_label('period_start') }} as period_label,
+        force_code,
+        offence_group,
+        withdrawal_stage,
+        withdrawal_reason,
+        decisions,
+        'cohort: decisions made in the quarter' as counting_basis
+    from counts
+)
+
+select * from final
