@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from pipeline.warehouse import private_umask
 from pipeline.settings import DBT_PROJECT_DIR, Settings, resolve_settings
 
 
@@ -23,6 +24,10 @@ class VrrSettings(dg.ConfigurableResource):
     warehouse_path: str = ""
     export_dir: str = ""
     pseudonym_key: str = ""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Warehouse, exports and quarantine hold special-category data: whatever a step writes is owner-only.
+        private_umask()
 
     def resolve(self) -> Settings:
         env = dict(os.environ)

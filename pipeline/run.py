@@ -26,7 +26,8 @@ def run_job(instance: dg.DagsterInstance, first: str | None = None, last: str | 
     if last:
         tags[ASSET_PARTITION_RANGE_END_TAG] = last
     job = defs.resolve_job_def("vrr_pipeline")
-    return job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    return job.execute_in_process(run_config=run_config, instance=instance, tags=tags, raise_on_error=False)
 
 
 def main() -> int:

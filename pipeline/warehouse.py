@@ -26,7 +26,7 @@ def private_umask() -> int:
 
 def start_build(warehouse_path: Path, run_id: str) -> Path:
     """Create an empty build file for this run, removing builds left by runs that failed or were killed."""
-    os.umask(0o077)
+    private_umask()
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     for stale in warehouse_path.parent.glob(f".{warehouse_path.name}.build-*"):
         stale.unlink()

@@ -50,7 +50,9 @@ class PipelineRun:
             if k not in self.env():
                 os.environ.pop(k, None)
         try:
-            with dg.DagsterInstance.ephemeral() as instance:
+            # a real instance in the test's folder, so its run storage and logs can be inspected afterwards
+            (self.tmp / "dagster_home").mkdir(exist_ok=True)
+            with dg.DagsterInstance.local_temp(str(self.tmp / "dagster_home")) as instance:
                 return run_job(instance, first, last)
         finally:
             for k, v in saved.items():

