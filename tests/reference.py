@@ -166,7 +166,10 @@ def ethnicity_group(raw: str) -> str:
 
 
 def disability(raw: str) -> str:
-    return DISABILITY.get((raw or "").strip().upper(), "Unknown")
+    # Y / y / Yes mean Y and N / No mean N (values are normalised before the code is looked up)
+    code = (raw or "").strip().upper()
+    code = {"YES": "Y", "NO": "N"}.get(code, code)
+    return DISABILITY.get(code, "Unknown")
 
 
 def offence_group(raw: str) -> str:
@@ -318,3 +321,222 @@ def vrr_uptake(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple
             "as_at_date": as_at_date,
         }
     return out
+
+
+# --------------------------------------------------------------------------- inspection marts (issue 4)
+#
+# Working days come straight from the maintained `holidays` library (England and Wales = subdivision ENG),
+# not from the pipeline's seed or calendar model. Labels of the withdrawal taxonomy are typed here from
+# domain.md section 8, independently of the dbt seeds.
+
+import functools  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+import holidays  # noqa: E402
+
+COHORT_BASIS = "cohort: decisions made in the quarter"
+PERIOD_BASIS = "period: requests received and reviews completed in the quarter"
+NOTIFICATION_TARGET_WORKING_DAYS = 5
+REVIEW_TARGET_WORKING_DAYS = {"Police": 30, "CPS": 30}
+
+WITHDRAWAL_STAGES = {
+    "at_initial_report": "At or before initial report or ABE interview",
+    "before_suspect_interview": "During investigation before suspect interview",
+    "after_suspect_interview": "After suspect interview before the charging decision",
+    "after_charge": "After charge",
+    "at_trial": "At or near trial",
+}
+WITHDRAWAL_REASONS = {
+    "length_of_process": "Length of process or delay",
+    "fear_of_court": "Fear of court or cross-examination",
+    "third_party_material": "Digital or third-party material requests",
+    "fear_of_suspect": "Fear of the suspect or reprisal",
+    "wants_other_outcome": "Does not want prosecution (wants another outcome)",
+    "health_wellbeing": "Health or wellbeing",
+    "lack_of_support": "Lack of support",
+    "relationship_to_suspect": "Relationship to the suspect",
+    "other": "Other",
+}
+NOT_RECORDED = "Not recorded"
+VICTIM_DOES_NOT_SUPPORT = {"14", "16"}
+RAPE_GROUPS = {"Adult rape", "Child rape"}
+
+
+@functools.lru_cache(maxsize=None)
+def _bank_holidays(year: int) -> frozenset[date]:
+    return frozenset(holidays.UK(subdiv="ENG", years=year))
+
+
+def is_working_day(d: date) -> bool:
+    """Monday to Friday and not an England and Wales bank holiday."""
+    return d.weekday() < 5 and d not in _bank_holidays(d.year)
+
+
+def working_days(start: date, end: date) -> int | None:
+    """Working days d with start < d <= end (day 0 is the event day); None when end is before start."""
+    if start is None or end is None or end < start:
+        return None
+    return sum(1 for offset in range(1, (end - start).days + 1)
+               if is_working_day(start + timedelta(days=offset)))
+
+
+def _median(values: list) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def _forces(force_code: str) -> list[str]:
+    return list(dict.fromkeys([force_code, "ALL"]))  # once each, even for a force named ALL
+
+
+def _inspection_decisions(landing_dir: Path, rules: list[dict] | None) -> list[dict]:
+    """The fct rows with the withdrawal codes added; a notification dated before its decision is none."""
+    fct, _, _ = _decisions_with_requests(landing_dir, rules)
+    raw, _, _ = load_latest(landing_dir)
+    rows = []
+    for decision_id, row in fct.items():
+        d = raw[decision_id]
+        notified = row["victim_notified_date"]
+        rows.append({
+            **row,
+            "force_code": row["force_code"] or "UNKNOWN",
+            "victim_notified_date": notified if notified is not None and notified >= row["decision_date"] else None,
+            "withdrawal_stage": WITHDRAWAL_STAGES.get(d.get("withdrawal_stage", "").strip().lower(), NOT_RECORDED),
+            "withdrawal_reason": WITHDRAWAL_REASONS.get(d.get("withdrawal_reason", "").strip().lower(), NOT_RECORDED),
+        })
+    return rows
+
+
+def characteristics_completeness(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple, dict]:
+    """marts.characteristics_completeness keyed by (period_start, force_code, population, characteristic)."""
+    recorded_if = {
+        "age": lambda r: r["age_band"] != "Unknown",
+        "sex": lambda r: r["sex"] != "Unknown",
+        "ethnicity": lambda r: r["ethnicity_group"] != "Not stated",
+        "disability": lambda r: r["disability"] != "Unknown",
+    }
+    counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for row in _inspection_decisions(landing_dir, rules):
+        if row["outcome_code"] == "0":
+            continue  # not yet assigned an outcome
+        populations = ["all_decisions"]
+        if row["is_vrr_eligible"]:
+            populations.append("vrr_eligible")
+        if row["offence_group"] in RAPE_GROUPS:
+            populations.append("rape")
+        for force in _forces(row["force_code"]):
+            for population in populations:
+                for characteristic, is_recorded in recorded_if.items():
+                    tally = counts[(row["period_start"], force, population, characteristic)]
+                    tally[0] += 1
+                    tally[1] += is_recorded(row)
+    return {
+        key: {"period_start": key[0], "period_label": period_label(key[0]), "force_code": key[1],
+              "population": key[2], "characteristic": key[3], "decisions": n, "recorded": recorded,
+              "completeness_rate": recorded / n, "counting_basis": COHORT_BASIS}
+        for key, (n, recorded) in counts.items()
+    }
+
+
+def victim_withdrawal(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple, dict]:
+    """marts.victim_withdrawal keyed by (period_start, force_code, offence_group, withdrawal_stage, withdrawal_reason)."""
+    counts: dict[tuple, int] = defaultdict(int)
+    for row in _inspection_decisions(landing_dir, rules):
+        if row["outcome_code"] in VICTIM_DOES_NOT_SUPPORT:
+            for force in _forces(row["force_code"]):
+                counts[(row["period_start"], force, row["offence_group"], row["withdrawal_stage"],
+                        row["withdrawal_reason"])] += 1
+    return {
+        key: {"period_start": key[0], "period_label": period_label(key[0]), "force_code": key[1],
+              "offence_group": key[2], "withdrawal_stage": key[3], "withdrawal_reason": key[4],
+              "decisions": n, "counting_basis": COHORT_BASIS}
+        for key, n in counts.items()
+    }
+
+
+def victim_withdrawal_rate(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple, dict]:
+    """marts.victim_withdrawal_rate keyed by (period_start, force_code, offence_group)."""
+    counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for row in _inspection_decisions(landing_dir, rules):
+        if row["outcome_code"] == "0":
+            continue
+        for force in _forces(row["force_code"]):
+            tally = counts[(row["period_start"], force, row["offence_group"])]
+            tally[0] += 1
+            tally[1] += row["outcome_code"] in VICTIM_DOES_NOT_SUPPORT
+    return {
+        key: {"period_start": key[0], "period_label": period_label(key[0]), "force_code": key[1],
+              "offence_group": key[2], "outcomes_assigned": n, "victim_does_not_support": withdrew,
+              "withdrawal_rate": withdrew / n, "counting_basis": COHORT_BASIS}
+        for key, (n, withdrew) in counts.items()
+    }
+
+
+def nfa_notification_timeliness(landing_dir: Path, rules: list[dict] | None = None,
+                                target: int = NOTIFICATION_TARGET_WORKING_DAYS) -> dict[tuple, dict]:
+    """marts.nfa_notification_timeliness keyed by (period_start, force_code, scheme)."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in _inspection_decisions(landing_dir, rules):
+        if row["is_vrr_eligible"]:
+            for force in _forces(row["force_code"]):
+                groups[(row["period_start"], force, row["scheme"])].append(row)
+    out = {}
+    for key, rows in groups.items():
+        days = [working_days(r["decision_date"], r["victim_notified_date"])
+                for r in rows if r["victim_notified_date"] is not None]
+        within = sum(1 for d in days if d is not None and d <= target)
+        out[key] = {
+            "period_start": key[0], "period_label": period_label(key[0]), "force_code": key[1], "scheme": key[2],
+            "decisions": len(rows),
+            "notified": len(days),
+            "not_notified": len(rows) - len(days),
+            "median_working_days_to_notify": _median([d for d in days if d is not None]),
+            "notified_within_target": within,
+            "notified_within_target_rate": within / len(rows),
+            "target_working_days": target,
+            "counting_basis": COHORT_BASIS,
+        }
+    return out
+
+
+def vrr_requests_by_period(landing_dir: Path, rules: list[dict] | None = None,
+                           targets: dict[str, int] | None = None) -> dict[tuple, dict]:
+    """marts.vrr_requests_by_period keyed by (period_start, force_code, scheme): events in their own quarter."""
+    targets = REVIEW_TARGET_WORKING_DAYS if targets is None else targets
+    decisions = {r["decision_id"]: r for r in _inspection_decisions(landing_dir, rules)}
+    _, requests, _ = load_latest(landing_dir)
+    groups: dict[tuple, dict] = {}
+
+    def group(start: date, force: str, scheme: str) -> dict:
+        return groups.setdefault((start, force, scheme), {"received": 0, "late": 0, "completed": 0,
+                                                          "overturned": 0, "within": 0, "days": []})
+
+    for req in requests.values():
+        decision = decisions.get(req.get("decision_id", "").strip())
+        request_date = _optional_date(req.get("request_date"))
+        if decision is None or request_date is None or request_date < decision["decision_date"]:
+            continue  # a request counts only when its decision is known and it is dated on or after it
+        scheme = SCHEME_LABELS.get(req.get("scheme", "").strip().lower())
+        notified = decision["victim_notified_date"]
+        completed_on = _optional_date(req.get("review_completed_date"))
+        result = req.get("review_result", "").strip().lower()
+        for force in _forces(decision["force_code"]):
+            received = group(period_start(request_date), force, scheme)
+            received["received"] += 1
+            if notified is not None and request_date > add_months(notified, 3):
+                received["late"] += 1
+            if result in COMPLETED_RESULTS and completed_on is not None:
+                completed = group(period_start(completed_on), force, scheme)
+                days = working_days(request_date, completed_on)
+                completed["completed"] += 1
+                completed["overturned"] += result == "decision_overturned"
+                completed["within"] += days is not None and days <= targets[scheme]
+                if days is not None:
+                    completed["days"].append(days)
+    return {
+        key: {"period_start": key[0], "period_label": period_label(key[0]), "force_code": key[1], "scheme": key[2],
+              "requests_received": g["received"], "requests_after_three_months": g["late"],
+              "reviews_completed": g["completed"], "reviews_overturned": g["overturned"],
+              "completed_within_target": g["within"], "median_working_days_to_complete": _median(g["days"]),
+              "target_working_days": targets[key[2]], "counting_basis": PERIOD_BASIS}
+        for key, g in groups.items()
+    }

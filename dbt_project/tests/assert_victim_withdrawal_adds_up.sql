@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'victim_withdrawal'}}}) }}
 {#- The stage-and-reason breakdown adds up to the withdrawals counted in victim_withdrawal_rate. -#}
 with
 

@@ -1,4 +1,4 @@
-{{ config(severity='warn') }}
+{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'int_working_days'}}}) }}
 {#- Dates whose working days are counted fall inside the working-day calendar (the years of the bank holiday
     seed); outside it the working days are null and drop out of the timeliness figures. Regenerate the seed
     with a wider range (pipeline/calendar.py) if this warns. -#}

@@ -44,7 +44,7 @@ counts as (
         population,
         characteristic,
         count(*) as decisions,
-        cast(count_if(is_recorded) as bigint) as recorded
+        count(*) filter (where is_recorded) as recorded
     from by_characteristic
     group by grouping sets (
         (period_start, force_code, population, characteristic),

@@ -18,7 +18,7 @@ timed as (
         eligible.force_code,
         eligible.scheme,
         eligible.victim_notified_date is not null as is_notified,
-        -- A notification dated before its decision has no working-day count (a recording error).
+        -- fct_vrr_decisions already reads a notification dated before its decision as none; restated here.
         case
             when eligible.victim_notified_date >= eligible.decision_date
                 then notified_day.working_day_index - decided_day.working_day_index
@@ -34,10 +34,10 @@ counts as (
         case when grouping(force_code) = 1 then 'ALL' else force_code end as force_code,
         scheme,
         count(*) as decisions,
-        cast(count_if(is_notified) as bigint) as notified,
-        cast(count_if(not is_notified) as bigint) as not_notified,
+        count(*) filter (where is_notified) as notified,
+        count(*) filter (where not is_notified) as not_notified,
         median(working_days_to_notify::double) as median_working_days_to_notify,
-        cast(count_if(working_days_to_notify <= {{ target }}) as bigint) as notified_within_target
+        count(*) filter (where working_days_to_notify <= {{ target }}) as notified_within_target
     from timed
     group by grouping sets (
         (period_start, force_code, scheme),

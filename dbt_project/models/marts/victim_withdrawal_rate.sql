@@ -13,7 +13,7 @@ counts as (
         case when grouping(force_code) = 1 then 'ALL' else force_code end as force_code,
         offence_group,
         count(*) as outcomes_assigned,
-        cast(count_if(outcome_code in ('14', '16')) as bigint) as victim_does_not_support
+        count(*) filter (where outcome_code in ('14', '16')) as victim_does_not_support
     from assigned
     group by grouping sets (
         (period_start, force_code, offence_group),
