@@ -78,7 +78,7 @@ def export_quarter(con, quarter: dt.date, staging: Path) -> dict[str, dict]:
     for mart, order in EXPORTED_MARTS.items():
         relation = con.sql(f"select * from marts.{mart} where period_start = $q order by {order}", params={"q": quarter})
         table = relation.to_arrow_table()
-        rows = con.execute(f"select * from marts.{mart} where period_start = $q order by {order}", {"q": quarter}).fetchall()
+        rows = list(zip(*(column.to_pylist() for column in table.columns)))
         write_csv(folder / f"{mart}.csv", table.column_names, rows)
         pq.write_table(table, folder / f"{mart}.parquet", compression="zstd")
         written[mart] = {"rows": len(rows)}
@@ -86,7 +86,9 @@ def export_quarter(con, quarter: dt.date, staging: Path) -> dict[str, dict]:
 
 
 def quarters_with_data(con, quarters: list[dt.date]) -> list[dt.date]:
-    have = {r[0] for r in con.execute("select distinct period_start from marts.fct_vrr_decisions").fetchall()}
+    """The quarters among `quarters` in which any exported mart has a row."""
+    union = " union ".join(f"select period_start from marts.{mart}" for mart in ("fct_vrr_decisions", *EXPORTED_MARTS))
+    have = {r[0] for r in con.execute(union).fetchall()}
     return [q for q in quarters if q in have]
 
 
@@ -151,8 +153,9 @@ def write_manifest(con, settings, run_id: str, exported: dict) -> dict:
     group_name="publish",
     kinds={"csv", "parquet"},
     owners=["team:vrr-data"],
-    description="For each quarter of the partition (or range) that has data: VRR_EXPORT_DIR/<label>/vrr_uptake.csv "
-    "and .parquet (label like 2024-25-Q1), plus VRR_EXPORT_DIR/manifest.json for the run.",
+    description="For each quarter of the partition (or range) in which any exported mart has rows: "
+    "VRR_EXPORT_DIR/<label>/<mart>.csv and .parquet for every quarterly mart (label like 2024-25-Q1), plus "
+    "VRR_EXPORT_DIR/manifest.json for the run.",
 )
 def quarterly_export(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.MaterializeResult:
     settings = vrr.resolve()

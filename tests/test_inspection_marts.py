@@ -338,8 +338,6 @@ def test_exports_carry_the_new_marts(hand_run):
             for r in exported] == [("ALL", "CPS", "0", "1", PERIOD), ("DD", "CPS", "0", "1", PERIOD)]
 
 
-@pytest.mark.xfail(strict=True, reason="export.quarters_with_data only looks at fct_vrr_decisions: a quarter with "
-                   "period-basis events (requests, completed reviews) but no decision made in it is not exported")
 def test_quarter_with_only_period_events_is_exported(hand_run):
     # April-June 2024: no decision was made then, but vrr_requests_by_period has rows for it (Q3, Q4, Q5, Q9, Q10
     # received; Q1, Q2 completed).

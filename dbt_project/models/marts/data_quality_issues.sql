@@ -12,6 +12,8 @@ requests as (
 
 ethnicity_codes as (select ethnicity_code from {{ ref('ethnicity_codes') }}),
 sex_codes as (select sex_code from {{ ref('sex_codes') }}),
+withdrawal_stages as (select stage_code from {{ ref('withdrawal_stages') }}),
+withdrawal_reasons as (select reason_code from {{ ref('withdrawal_reasons') }}),
 
 decision_issues as (
     select decision_id as record_key, 'victim_age' as field, 'invalid_age' as issue_code,
@@ -60,6 +62,22 @@ decision_issues as (
            victim_notified_date_raw, source_file, extract_date, line_number
     from decisions
     where victim_notified_date < decision_date
+
+    {% for field, seed, code_column in [('withdrawal_stage', 'withdrawal_stages', 'stage_code'),
+                                         ('withdrawal_reason', 'withdrawal_reasons', 'reason_code')] %}
+    union all
+    select decision_id, '{{ field }}', 'unknown_{{ field }}', 'not a code of the {{ seed }} seed; read as Not recorded',
+           {{ field }}_code, source_file, extract_date, line_number
+    from decisions
+    where {{ field }}_code is not null and {{ field }}_code not in (select {{ code_column }} from {{ seed }})
+
+    union all
+    select decision_id, '{{ field }}', '{{ field }}_not_recorded',
+           'the victim withdrew support (outcome 14 or 16) but the {{ field | replace('_', ' ') }} is blank', null,
+           source_file, extract_date, line_number
+    from decisions
+    where outcome_code in ('14', '16') and {{ field }}_code is null
+    {% endfor %}
 
     union all
     select decision_id, 'force_code', 'missing_force_code', 'the force code is blank; counted under UNKNOWN', null,
