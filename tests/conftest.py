@@ -1,5 +1,6 @@
 """Shared fixtures: the dbt manifest, an isolated Dagster instance, and a helper that runs the whole job."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -39,27 +40,32 @@ class PipelineRun:
             env["VRR_PSEUDONYM_KEY"] = self.key
         return env
 
-    def __call__(self, first: str | None = None, last: str | None = None):
-        import dagster as dg
-
-        from pipeline.run import run_job
-
-        saved = {k: os.environ.get(k) for k in ("VRR_LANDING_DIR", "VRR_WAREHOUSE_PATH", "VRR_EXPORT_DIR", "VRR_PSEUDONYM_KEY")}
+    @contextlib.contextmanager
+    def environment(self):
+        """The process environment of a run: this run's locations and key, nothing else of VRR_*."""
+        names = ("VRR_LANDING_DIR", "VRR_WAREHOUSE_PATH", "VRR_EXPORT_DIR", "VRR_PSEUDONYM_KEY")
+        saved = {k: os.environ.pop(k, None) for k in names}
         os.environ.update(self.env())
-        for k in saved:
-            if k not in self.env():
-                os.environ.pop(k, None)
         try:
-            # a real instance in the test's folder, so its run storage and logs can be inspected afterwards
-            (self.tmp / "dagster_home").mkdir(exist_ok=True)
-            with dg.DagsterInstance.local_temp(str(self.tmp / "dagster_home")) as instance:
-                return run_job(instance, first, last)
+            yield
         finally:
             for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
+                os.environ.pop(k, None)
+                if v is not None:
                     os.environ[k] = v
+
+    def instance(self):
+        """A real Dagster instance in the test's folder, so its run storage and logs can be inspected afterwards."""
+        import dagster as dg
+
+        (self.tmp / "dagster_home").mkdir(exist_ok=True)
+        return dg.DagsterInstance.local_temp(str(self.tmp / "dagster_home"))
+
+    def __call__(self, first: str | None = None, last: str | None = None):
+        from pipeline.run import run_job
+
+        with self.environment(), self.instance() as instance:
+            return run_job(instance, first, last)
 
     def query(self, sql: str, params=None) -> list[dict]:
         import duckdb
