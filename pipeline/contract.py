@@ -55,6 +55,7 @@ DATE_COLUMNS = {
 }
 
 DECISION_MAKERS = ("police", "cps")
+ALL_FORCES = "ALL"  # the force_code of the marts' rows over all forces
 SCHEMES = ("police", "cps")
 REVIEW_RESULTS = ("decision_stands", "decision_overturned", "out_of_scope", "withdrawn")
 
@@ -68,6 +69,7 @@ REASONS = {
     "decision_date_after_extract": "the decision date is later than the extract date",
     "unknown_outcome_code": "the outcome code is not a Home Office outcome type",
     "unknown_decision_maker": "the decision maker is not police or cps",
+    "reserved_force_code": "the force code ALL is reserved for the rows over all forces",
     "missing_decision_id": "the request names no decision",
     "request_date_after_extract": "the request date is later than the extract date",
     "unknown_scheme": "the scheme is not police or cps",
@@ -289,6 +291,8 @@ def row_reasons(kind: str, values: dict[str, str], extract_date: dt.date, outcom
             reasons.append("unknown_outcome_code")
         if values["decision_maker"].strip().lower() not in DECISION_MAKERS:
             reasons.append("unknown_decision_maker")
+        if values["force_code"].strip().upper() == ALL_FORCES:
+            reasons.append("reserved_force_code")
     else:
         if not values["decision_id"].strip():
             reasons.append("missing_decision_id")

@@ -281,48 +281,27 @@ def ingest_landing(settings: Settings, run_id: str, log=None) -> tuple[dict, dic
     return tallies, {"as_at_date": folder.as_at_date, "skipped": folder.skipped, "build": build}
 
 
+def ingest_spec(key: dg.AssetKey, description: str, *kinds: str) -> dg.AssetSpec:
+    return dg.AssetSpec(key, description=description, group_name="ingest", kinds={"python", "duckdb", *kinds},
+                        owners=["team:vrr-data"])
+
+
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            RAW_DECISIONS,
-            description="Police and CPS decisions from every decisions_YYYY-MM-DD.csv extract in the landing folder: "
-            "one row per loaded row (all versions), identifiers pseudonymised, dates as YYYY-MM-DD.",
-            group_name="ingest",
-            kinds={"python", "duckdb", "csv"},
-            owners=["team:vrr-data"],
-        ),
-        dg.AssetSpec(
-            RAW_VRR_REQUESTS,
-            description="VRR requests from every vrr_requests_YYYY-MM-DD.csv extract: one row per loaded row "
-            "(all versions). Requests whose decision is unknown or later are held in quarantine.",
-            group_name="ingest",
-            kinds={"python", "duckdb", "csv"},
-            owners=["team:vrr-data"],
-        ),
-        dg.AssetSpec(
-            RAW_EXTRACT_FILES,
-            description="One row per extract file read by the run: kind, as-at date, SHA-256, encoding, and what "
-            "became of its rows. Also raw.skipped_files (names that do not match the contract) and raw.quarantine.",
-            group_name="ingest",
-            kinds={"python", "duckdb"},
-            owners=["team:vrr-data"],
-        ),
-        dg.AssetSpec(
-            RAW_QUARANTINE,
-            description="This run's quarantine: one row per refused row with its reason code, file, line, run id "
-            "and the row as received (identifiers pseudonymised).",
-            group_name="ingest",
-            kinds={"python", "duckdb"},
-            owners=["team:vrr-data"],
-        ),
-        dg.AssetSpec(
-            QUARANTINE_HISTORY,
-            description="Append-only history (audit.quarantine_history): an event when a row enters quarantine and "
-            "when it leaves (e.g. a request whose decision arrived later). Carried from build to build.",
-            group_name="ingest",
-            kinds={"python", "duckdb"},
-            owners=["team:vrr-data"],
-        ),
+        ingest_spec(RAW_DECISIONS, "Police and CPS decisions from every decisions_YYYY-MM-DD.csv extract in the "
+                    "landing folder: one row per loaded row (all versions), identifiers pseudonymised, dates as "
+                    "YYYY-MM-DD.", "csv"),
+        ingest_spec(RAW_VRR_REQUESTS, "VRR requests from every vrr_requests_YYYY-MM-DD.csv extract: one row per "
+                    "loaded row (all versions). Requests whose decision is unknown or later are held in quarantine.",
+                    "csv"),
+        ingest_spec(RAW_EXTRACT_FILES, "One row per extract file read by the run: kind, as-at date, SHA-256, "
+                    "encoding, and what became of its rows. Also raw.skipped_files (names that do not match the "
+                    "contract)."),
+        ingest_spec(RAW_QUARANTINE, "This run's quarantine: one row per refused row with its reason code, file, "
+                    "line, run id and the row as received (identifiers pseudonymised)."),
+        ingest_spec(QUARANTINE_HISTORY, "Append-only history (audit.quarantine_history): an event when a row enters "
+                    "quarantine and when it leaves (e.g. a request whose decision arrived later). Carried from build "
+                    "to build."),
     ],
     check_specs=[
         dg.AssetCheckSpec(

@@ -162,6 +162,7 @@ def test_unreadable_file(tmp_path):
         ({"outcome_code": " 1a "}, []),
         ({"decision_maker": "court"}, ["unknown_decision_maker"]),
         ({"decision_maker": " CPS "}, []),
+        ({"force_code": " all "}, ["reserved_force_code"]),
         ({"decision_date": "30/06/2024"}, []),
         ({"victim_age": "abc", "victim_ethnicity": "ZZ", "victim_notified_date": "2024-03-01"}, []),
         ({"victim_notified_date": "not a date"}, []),  # optional: read as null, reported as a data-quality issue
@@ -193,11 +194,25 @@ def test_request_row_reasons(overrides, reasons):
     assert row_reasons("vrr_requests", request(**overrides), AS_AT, OUTCOMES) == reasons
 
 
-def test_every_reason_has_a_message():
-    assert contract.REASONS["unknown_decision"] == "the request names a decision that is not (yet) known; held until it arrives"
-    assert contract.REASONS["duplicate_key_conflict"] == (
-        "the same key appears more than once in this file with different values")
-    assert all(message and message == message.strip() for message in contract.REASONS.values())
+def test_every_reason_has_its_message():
+    assert contract.REASONS == {
+        "wrong_field_count": "the row has a different number of fields from the header",
+        "missing_key": "the record key is blank",
+        "duplicate_key_conflict": "the same key appears more than once in this file with different values",
+        "missing_required_date": "a required date is blank",
+        "unparseable_date": "the required date is not a real date in YYYY-MM-DD or DD/MM/YYYY form",
+        "decision_date_after_extract": "the decision date is later than the extract date",
+        "unknown_outcome_code": "the outcome code is not a Home Office outcome type",
+        "unknown_decision_maker": "the decision maker is not police or cps",
+        "reserved_force_code": "the force code ALL is reserved for the rows over all forces",
+        "missing_decision_id": "the request names no decision",
+        "request_date_after_extract": "the request date is later than the extract date",
+        "unknown_scheme": "the scheme is not police or cps",
+        "unknown_review_result": "the review result is not one of the accepted values",
+        "review_completed_before_request": "the review completed date is before the request date",
+        "unknown_decision": "the request names a decision that is not (yet) known; held until it arrives",
+        "request_before_decision": "the request is dated before its decision",
+    }
 
 
 def test_duplicates_in_one_file(tmp_path):

@@ -159,7 +159,8 @@ def test_every_row_is_loaded_or_quarantined(messy):
 
 
 def test_each_defect_is_quarantined_with_its_reason(messy):
-    rows = messy.query("select extract_kind, record_key, reason_code, line_number, run_id from marts.quarantine")
+    rows = messy.query("select extract_kind, record_key, reason_code, reason, line_number, run_id from marts.quarantine")
+    assert all(r["reason"] == contract.REASONS[r["reason_code"]] for r in rows)
     got = {(r["extract_kind"], r["record_key"]): r["reason_code"] for r in rows if r["record_key"] != ""}
     for key, reason, _ in BAD_DECISIONS:
         if key:

@@ -46,3 +46,23 @@
 {% macro safe_rate(numerator, denominator) -%}
     case when {{ denominator }} > 0 then {{ numerator }}::double / {{ denominator }} end
 {%- endmacro %}
+
+{#- force_code of a row grouped with by_force_and_all: the force, or ALL on the rows over all forces. -#}
+{% macro force_or_all() -%}
+    case when grouping(force_code) = 1 then 'ALL' else force_code end
+{%- endmacro %}
+
+{#- Group by period and the given columns, once per force and once over all forces. -#}
+{% macro by_force_and_all(columns) -%}
+    group by grouping sets (
+        (period_start, force_code, {{ columns | join(', ') }}),
+        (period_start, {{ columns | join(', ') }})
+    )
+{%- endmacro %}
+
+{#- The latest version of each record: the row from the newest extract wins. -#}
+{% macro latest_version(relation, key) -%}
+    select *
+    from {{ relation }}
+    qualify row_number() over (partition by {{ key }} order by extract_date desc, line_number desc) = 1
+{%- endmacro %}

@@ -40,16 +40,13 @@ by_characteristic as (
 counts as (
     select
         period_start,
-        case when grouping(force_code) = 1 then 'ALL' else force_code end as force_code,
+        {{ force_or_all() }} as force_code,
         population,
         characteristic,
         count(*) as decisions,
         count(*) filter (where is_recorded) as recorded
     from by_characteristic
-    group by grouping sets (
-        (period_start, force_code, population, characteristic),
-        (period_start, population, characteristic)
-    )
+    {{ by_force_and_all(['population', 'characteristic']) }}
 ),
 
 final as (

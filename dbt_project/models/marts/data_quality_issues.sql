@@ -95,6 +95,13 @@ request_issues as (
     where review_completed_date_raw is not null and review_completed_date is null
 
     union all
+    select request_id, 'review_completed_date', 'missing_review_completed_date',
+           'the review has a result but no completion date; counted in no quarter of completion', null,
+           source_file, extract_date, line_number
+    from requests
+    where review_result in ('decision_stands', 'decision_overturned') and review_completed_date_raw is null
+
+    union all
     select request_id, 'review_stage', 'unknown_review_stage',
            'not review, local_resolution or independent_review; kept as given', review_stage,
            source_file, extract_date, line_number

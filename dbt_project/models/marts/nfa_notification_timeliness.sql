@@ -31,7 +31,7 @@ timed as (
 counts as (
     select
         period_start,
-        case when grouping(force_code) = 1 then 'ALL' else force_code end as force_code,
+        {{ force_or_all() }} as force_code,
         scheme,
         count(*) as decisions,
         count(*) filter (where is_notified) as notified,
@@ -39,10 +39,7 @@ counts as (
         median(working_days_to_notify::double) as median_working_days_to_notify,
         count(*) filter (where working_days_to_notify <= {{ target }}) as notified_within_target
     from timed
-    group by grouping sets (
-        (period_start, force_code, scheme),
-        (period_start, scheme)
-    )
+    {{ by_force_and_all(['scheme']) }}
 ),
 
 final as (

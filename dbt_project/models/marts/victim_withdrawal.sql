@@ -30,16 +30,13 @@ labelled as (
 counts as (
     select
         period_start,
-        case when grouping(force_code) = 1 then 'ALL' else force_code end as force_code,
+        {{ force_or_all() }} as force_code,
         offence_group,
         withdrawal_stage,
         withdrawal_reason,
         count(*) as decisions
     from labelled
-    group by grouping sets (
-        (period_start, force_code, offence_group, withdrawal_stage, withdrawal_reason),
-        (period_start, offence_group, withdrawal_stage, withdrawal_reason)
-    )
+    {{ by_force_and_all(['offence_group', 'withdrawal_stage', 'withdrawal_reason']) }}
 ),
 
 final as (

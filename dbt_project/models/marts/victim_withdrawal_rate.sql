@@ -10,15 +10,12 @@ assigned as (
 counts as (
     select
         period_start,
-        case when grouping(force_code) = 1 then 'ALL' else force_code end as force_code,
+        {{ force_or_all() }} as force_code,
         offence_group,
         count(*) as outcomes_assigned,
         count(*) filter (where outcome_code in ('14', '16')) as victim_does_not_support
     from assigned
-    group by grouping sets (
-        (period_start, force_code, offence_group),
-        (period_start, offence_group)
-    )
+    {{ by_force_and_all(['offence_group']) }}
 ),
 
 final as (

@@ -80,7 +80,7 @@ events as (
 counts as (
     select
         period_start,
-        case when grouping(force_code) = 1 then 'ALL' else force_code end as force_code,
+        {{ force_or_all() }} as force_code,
         scheme,
         max(target_working_days) as target_working_days,  -- one target per scheme
         cast(sum(received) as bigint) as requests_received,
@@ -90,10 +90,7 @@ counts as (
         cast(sum(within_target) as bigint) as completed_within_target,
         median(working_days_to_complete::double) as median_working_days_to_complete
     from events
-    group by grouping sets (
-        (period_start, force_code, scheme),
-        (period_start, scheme)
-    )
+    {{ by_force_and_all(['scheme']) }}
 ),
 
 final as (

@@ -28,7 +28,7 @@ by_cohort as (
 counts as (
     select
         period_start,
-        case when grouping(force_code) = 1 then 'ALL' else force_code end as force_code,
+        {{ force_or_all() }} as force_code,
         cohort_dimension,
         cohort_value,
         count(*) as eligible_decisions,
@@ -39,10 +39,7 @@ counts as (
         median(days_notification_to_request::double)
             filter (where has_request and days_notification_to_request is not null) as median_days_to_request
     from by_cohort
-    group by grouping sets (
-        (period_start, force_code, cohort_dimension, cohort_value),
-        (period_start, cohort_dimension, cohort_value)
-    )
+    {{ by_force_and_all(['cohort_dimension', 'cohort_value']) }}
 ),
 
 final as (
