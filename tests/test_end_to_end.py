@@ -122,3 +122,15 @@ def test_second_run_changes_nothing(sample_run):
 def test_landing_folder_is_not_written(sample_run):
     names = sorted(p.name for p in sample_run.landing.iterdir())
     assert all(n.startswith(("decisions_", "vrr_requests_")) and n.endswith(".csv") for n in names)
+
+
+def test_one_quarter_can_be_rerun(sample_run):
+    import shutil
+
+    folder = sample_run.exports / "2024-25-Q1"
+    before = (folder / "vrr_uptake.csv").read_bytes()
+    shutil.rmtree(folder)
+    assert sample_run(first="2024-04", last="2024-04").success  # the partition key of April to June 2024
+    assert (folder / "vrr_uptake.csv").read_bytes() == before
+    manifest = json.loads((sample_run.exports / "manifest.json").read_text())
+    assert sorted(manifest["quarters_exported"]) == ["2024-25-Q1"]
