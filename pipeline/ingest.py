@@ -32,6 +32,8 @@ class FileTally:
     loaded: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     quarantined: list[tuple[int, dict[str, str], list[str]]] = field(default_factory=list)
     duplicates_dropped: int = 0
+    # requests as received (pseudonymised), by line: what quarantine keeps if a later cross-check refuses them
+    received: dict[int, dict[str, str]] = field(default_factory=dict)
 
     @property
     def rows_read(self) -> int:
@@ -69,6 +71,8 @@ def screen_file(parsed: ParsedExtract, pseudonymise: contract.Pseudonymiser, out
             tally.quarantined.append((line, values, contract.ordered(reasons)))
         else:
             tally.loaded.append((line, clean(kind, values)))
+            if kind == "vrr_requests":
+                tally.received[line] = values
     return tally
 
 
@@ -99,9 +103,9 @@ def screen_requests_against_decisions(request_tallies: list[FileTally], decision
         for line, values in tally.loaded:
             decision_date = decisions.get(values["decision_id"])
             if decision_date is None:
-                tally.quarantined.append((line, values, ["unknown_decision"]))
+                tally.quarantined.append((line, tally.received[line], ["unknown_decision"]))
             elif dt.date.fromisoformat(values["request_date"]) < decision_date:
-                tally.quarantined.append((line, values, ["request_before_decision"]))
+                tally.quarantined.append((line, tally.received[line], ["request_before_decision"]))
             else:
                 still_loaded.append((line, values))
         tally.loaded = still_loaded

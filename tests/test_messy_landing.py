@@ -5,6 +5,7 @@ independently from the clean rows alone; no raw identifier is found in any outpu
 """
 
 import csv
+import json
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -258,3 +259,13 @@ def test_outputs_are_readable_by_their_owner_only(messy):
 
 def test_the_landing_folder_is_not_written(messy):
     assert {p.name for p in messy.landing.iterdir() if p.name.startswith(".")} == set()
+
+
+def test_quarantine_keeps_rows_as_received(messy):
+    newest = messy.landing / f"vrr_requests_{AS_AT}.csv"
+    with newest.open(newline="", encoding="utf-8-sig") as handle:
+        received = {row[" REQUEST_ID "].strip(): row for row in csv.DictReader(handle)}
+    for key in ("RBAD3", "RBAD6", "RBAD7"):  # refused by a row check, then by the two cross-record checks
+        raw_row = messy.query("select raw_row from marts.quarantine where record_key = ?", [key])[0]["raw_row"]
+        as_received = {column.strip().lower(): value for column, value in received[key].items() if column != " NOTES "}
+        assert json.loads(raw_row) == as_received, key
