@@ -108,6 +108,16 @@ def spoil(decisions, requests, defects):
     return bad_d, bad_r
 
 
+def ingest_case(root: Path, case) -> tuple[Path, Path]:
+    """Write the clean and messy folders of a case and ingest the messy one; returns (clean folder, build file)."""
+    decisions, requests, defects, seed = case
+    clean, messy = write_folders(root, decisions, requests, defects, seed)
+    settings_ = resolve_settings({"VRR_LANDING_DIR": str(messy), "VRR_WAREHOUSE_PATH": str(root / "w.duckdb"),
+                                  "VRR_PSEUDONYM_KEY": TEST_KEY})
+    _, info = ingest.ingest_landing(settings_, "prop")
+    return clean, info["build"]
+
+
 def expected_quarantine(defects) -> int:
     return sum(2 if name == "conflict" else 0 if name == "repeat" else 1 for name in defects)
 
@@ -115,13 +125,9 @@ def expected_quarantine(defects) -> int:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=landing())
 def test_row_defects_never_crash_and_every_row_reconciles(tmp_path_factory, case):
-    decisions, requests, defects, seed = case
-    root = tmp_path_factory.mktemp("prop")
-    clean, messy = write_folders(root, decisions, requests, defects, seed)
-    settings_ = resolve_settings({"VRR_LANDING_DIR": str(messy), "VRR_WAREHOUSE_PATH": str(root / "w.duckdb"),
-                                  "VRR_PSEUDONYM_KEY": TEST_KEY})
-    tallies, info = ingest.ingest_landing(settings_, "prop")
-    with duckdb.connect(str(info["build"]), read_only=True) as con:
+    decisions, requests, defects, _ = case
+    _, build = ingest_case(tmp_path_factory.mktemp("prop"), case)
+    with duckdb.connect(str(build), read_only=True) as con:
         for kind in contract.COLUMNS:
             for balance in ingest.reconcile(con, kind):
                 assert balance["balanced"], balance
@@ -145,14 +151,9 @@ def dbt_figures(build: Path) -> None:
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=landing())
 def test_figures_equal_those_of_the_clean_rows_alone(tmp_path_factory, case):
-    decisions, requests, defects, seed = case
-    root = tmp_path_factory.mktemp("propfig")
-    clean, messy = write_folders(root, decisions, requests, defects, seed)
-    settings_ = resolve_settings({"VRR_LANDING_DIR": str(messy), "VRR_WAREHOUSE_PATH": str(root / "w.duckdb"),
-                                  "VRR_PSEUDONYM_KEY": TEST_KEY})
-    _, info = ingest.ingest_landing(settings_, "prop")
-    dbt_figures(info["build"])
-    with duckdb.connect(str(info["build"]), read_only=True) as con:
+    clean, build = ingest_case(tmp_path_factory.mktemp("propfig"), case)
+    dbt_figures(build)
+    with duckdb.connect(str(build), read_only=True) as con:
         cur = con.execute("select * from marts.vrr_uptake")
         cols = [c[0] for c in cur.description]
         uptake = {(r[0], r[2], r[3], r[4]): dict(zip(cols, r)) for r in cur.fetchall()}
