@@ -17,26 +17,19 @@ from pipeline.partitions import BACKFILL_POLICY, export_label, quarterly, quarte
 from pipeline.resources import VrrSettings
 from pipeline.transform import vrr_dbt_models
 
-# Marts exported each quarter: name -> order of rows in the files (stable, so files are reproducible).
-EXPORTED_MARTS = {
-    "vrr_uptake": "force_code = 'ALL' desc, force_code, cohort_dimension, cohort_value",
-    "characteristics_completeness": "force_code = 'ALL' desc, force_code, population, characteristic",
-    "victim_withdrawal": "force_code = 'ALL' desc, force_code, offence_group, withdrawal_stage, withdrawal_reason",
-    "victim_withdrawal_rate": "force_code = 'ALL' desc, force_code, offence_group",
-    "nfa_notification_timeliness": "force_code = 'ALL' desc, force_code, scheme",
-    "vrr_requests_by_period": "force_code = 'ALL' desc, force_code, scheme",
-}
-MART_TABLES = (
-    "fct_vrr_decisions",
-    "vrr_uptake",
-    "characteristics_completeness",
-    "victim_withdrawal",
-    "victim_withdrawal_rate",
-    "nfa_notification_timeliness",
-    "vrr_requests_by_period",
-)
 COHORT_BASIS = "cohort: decisions made in the quarter"
 PERIOD_BASIS = "period: requests received and reviews completed in the quarter"
+# Marts exported each quarter: name -> (order of rows in the files, stable so files are reproducible; counting basis).
+EXPORTED_MARTS = {
+    "vrr_uptake": ("force_code = 'ALL' desc, force_code, cohort_dimension, cohort_value", COHORT_BASIS),
+    "characteristics_completeness": ("force_code = 'ALL' desc, force_code, population, characteristic", COHORT_BASIS),
+    "victim_withdrawal": (
+        "force_code = 'ALL' desc, force_code, offence_group, withdrawal_stage, withdrawal_reason", COHORT_BASIS),
+    "victim_withdrawal_rate": ("force_code = 'ALL' desc, force_code, offence_group", COHORT_BASIS),
+    "nfa_notification_timeliness": ("force_code = 'ALL' desc, force_code, scheme", COHORT_BASIS),
+    "vrr_requests_by_period": ("force_code = 'ALL' desc, force_code, scheme", PERIOD_BASIS),
+}
+MART_TABLES = ("fct_vrr_decisions", *EXPORTED_MARTS)
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -75,7 +68,7 @@ def export_quarter(con, quarter: dt.date, staging: Path) -> dict[str, dict]:
     folder = staging / export_label(quarter)
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
-    for mart, order in EXPORTED_MARTS.items():
+    for mart, (order, _) in EXPORTED_MARTS.items():
         relation = con.sql(f"select * from marts.{mart} where period_start = $q order by {order}", params={"q": quarter})
         table = relation.to_arrow_table()
         rows = list(zip(*(column.to_pylist() for column in table.columns)))
@@ -85,9 +78,18 @@ def export_quarter(con, quarter: dt.date, staging: Path) -> dict[str, dict]:
     return written
 
 
+def mart_row_counts(con) -> dict[str, int]:
+    return {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in MART_TABLES}
+
+
+def as_at_date(con) -> dt.date:
+    """The warehouse's as-at date: the newest extract date of the files read."""
+    return con.execute("select max(extract_date) from raw.extract_files").fetchone()[0]
+
+
 def quarters_with_data(con, quarters: list[dt.date]) -> list[dt.date]:
     """The quarters among `quarters` in which any exported mart has a row."""
-    union = " union ".join(f"select period_start from marts.{mart}" for mart in ("fct_vrr_decisions", *EXPORTED_MARTS))
+    union = " union ".join(f"select period_start from marts.{mart}" for mart in MART_TABLES)
     have = {r[0] for r in con.execute(union).fetchall()}
     return [q for q in quarters if q in have]
 
@@ -107,8 +109,8 @@ def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> 
     build = warehouse.build_path(settings.warehouse_path, context.run_id)
     warehouse.publish(build, settings.warehouse_path)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        counts = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in MART_TABLES}
-        as_at = con.execute("select max(extract_date) from raw.extract_files").fetchone()[0]
+        counts = mart_row_counts(con)
+        as_at = as_at_date(con)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(settings.warehouse_path)),
@@ -130,18 +132,11 @@ def write_manifest(con, settings, run_id: str, exported: dict) -> dict:
         "package": "vrr-uptake",
         "package_version": __version__,
         "run_id": run_id,
-        "as_at_date": str(con.execute("select max(extract_date) from raw.extract_files").fetchone()[0]),
+        "as_at_date": str(as_at_date(con)),
         "input_files": [dict(zip(keys, f)) for f in files],
-        "mart_rows": {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in MART_TABLES},
+        "mart_rows": mart_row_counts(con),
         "quarters_exported": exported,
-        "counting_basis": {
-            "vrr_uptake": COHORT_BASIS,
-            "characteristics_completeness": COHORT_BASIS,
-            "victim_withdrawal": COHORT_BASIS,
-            "victim_withdrawal_rate": COHORT_BASIS,
-            "nfa_notification_timeliness": COHORT_BASIS,
-            "vrr_requests_by_period": PERIOD_BASIS,
-        },
+        "counting_basis": {mart: basis for mart, (_, basis) in EXPORTED_MARTS.items()},
     }
 
 

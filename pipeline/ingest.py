@@ -347,14 +347,20 @@ def landing_extracts(context: dg.AssetExecutionContext, vrr: VrrSettings):
                 },
             )
             balance = reconcile(con, kind)
-            if any(not b["balanced"] for b in balance):
+            passed = all(b["balanced"] for b in balance)
+            if not passed:
                 context.log.error(f"{kind}: rows do not reconcile: {balance}")
             yield dg.AssetCheckResult(
                 asset_key=key,
                 check_name="rows_reconcile",
-                passed=all(b["balanced"] for b in balance),
+                passed=passed,
                 metadata={"files": dg.MetadataValue.json(balance)},
             )
+        by_reason = con.execute("select reason_code, count(*) from raw.quarantine group by 1 order by 1").fetchall()
+        events = con.execute(
+            "select event, count(*) from audit.quarantine_history where run_id = ? group by 1 order by 1", [context.run_id]
+        ).fetchall()
+        history_rows = con.execute("select count(*) from audit.quarantine_history").fetchone()[0]
     all_files = [t for kind in contract.COLUMNS for t in tallies[kind]]
     yield dg.MaterializeResult(
         asset_key=RAW_EXTRACT_FILES,
@@ -368,14 +374,6 @@ def landing_extracts(context: dg.AssetExecutionContext, vrr: VrrSettings):
             "dagster/row_count": len(all_files),
         },
     )
-    with duckdb.connect(str(info["build"]), read_only=True) as con:
-        by_reason = con.execute(
-            "select reason_code, count(*) from raw.quarantine group by 1 order by 1"
-        ).fetchall()
-        events = con.execute(
-            "select event, count(*) from audit.quarantine_history where run_id = ? group by 1 order by 1", [context.run_id]
-        ).fetchall()
-        history_rows = con.execute("select count(*) from audit.quarantine_history").fetchone()[0]
     yield dg.MaterializeResult(
         asset_key=RAW_QUARANTINE,
         metadata={

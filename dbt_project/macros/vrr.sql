@@ -66,3 +66,13 @@
     from {{ relation }}
     qualify row_number() over (partition by {{ key }} order by extract_date desc, line_number desc) = 1
 {%- endmacro %}
+
+{#- The counting basis a mart states in its counting_basis column: cohort (decisions made in the quarter) or
+    period (events in the quarter, as the CPS publishes). -#}
+{% macro counting_basis(basis) -%}
+    {%- set labels = {
+        'cohort': 'cohort: decisions made in the quarter',
+        'period': 'period: requests received and reviews completed in the quarter',
+    } -%}
+    '{{ labels[basis] }}'
+{%- endmacro %}

@@ -59,7 +59,7 @@ final as (
         decisions,
         recorded,
         {{ safe_rate('recorded', 'decisions') }} as completeness_rate,
-        'cohort: decisions made in the quarter' as counting_basis
+        {{ counting_basis('cohort') }} as counting_basis
     from counts
 )
 

@@ -55,7 +55,7 @@ final as (
         notified_within_target,
         {{ safe_rate('notified_within_target', 'decisions') }} as notified_within_target_rate,
         cast({{ target }} as integer) as target_working_days,
-        'cohort: decisions made in the quarter' as counting_basis
+        {{ counting_basis('cohort') }} as counting_basis
     from counts
 )
 

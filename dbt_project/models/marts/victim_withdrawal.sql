@@ -48,7 +48,7 @@ final as (
         withdrawal_stage,
         withdrawal_reason,
         decisions,
-        'cohort: decisions made in the quarter' as counting_basis
+        {{ counting_basis('cohort') }} as counting_basis
     from counts
 )
 

@@ -27,7 +27,7 @@ final as (
         outcomes_assigned,
         victim_does_not_support,
         {{ safe_rate('victim_does_not_support', 'outcomes_assigned') }} as withdrawal_rate,
-        'cohort: decisions made in the quarter' as counting_basis
+        {{ counting_basis('cohort') }} as counting_basis
     from counts
 )
 

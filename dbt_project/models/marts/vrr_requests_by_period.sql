@@ -106,7 +106,7 @@ final as (
         completed_within_target,
         median_working_days_to_complete,
         cast(target_working_days as integer) as target_working_days,
-        'period: requests received and reviews completed in the quarter' as counting_basis
+        {{ counting_basis('period') }} as counting_basis
     from counts
 )
 

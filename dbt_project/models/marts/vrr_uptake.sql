@@ -61,7 +61,7 @@ final as (
         counts.median_days_to_request,
         load_info.as_at_date < counts.period_start + interval 6 month as is_provisional,
         load_info.as_at_date,
-        'cohort: decisions made in the quarter' as counting_basis
+        {{ counting_basis('cohort') }} as counting_basis
     from counts
     cross join load_info
 )
