@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install run test dev manifest lock clean
+.PHONY: install browser run test dev manifest lock clean
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Browser tests drive Debian's chromium (Playwright with executable_path; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
@@ -33,7 +37,7 @@ manifest: $(STAMP)
 run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m pipeline.run
 
-test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
+test: $(STAMP) browser $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m pytest
 
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
