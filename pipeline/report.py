@@ -37,9 +37,9 @@ ALL_WITHHELD = "No figure in this chart can be published: every value is withhel
 
 CHARTS = {
     "uptake_trend": {
-        "heading": "Uptake over the last eight quarters",
+        "heading": "Uptake by quarter",
         "subtitle": ["Requests for a review as a percentage of qualifying decisions; shaded band: 95% confidence "
-                     "interval.", "Hollow points: provisional figures."],
+                     "interval."],
     },
     "uptake_by_cohort": {
         "heading": "Uptake by group of victims",
@@ -91,13 +91,13 @@ def _shown_rate(rate: float | None) -> float | None:
     """A rate at the precision of the tables (a percentage with one decimal), half away from zero."""
     if rate is None:
         return None
-    return float(Decimal(repr(rate)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
+    return float(Decimal(str(rate)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
 
 
 def _percent(rate: float | None, marker: str) -> str:
     if rate is None:
         return _withheld(marker)
-    return f"{(Decimal(repr(rate)) * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
+    return f"{(Decimal(str(rate)) * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
 
 
 def _count(value: int | None, marker: str) -> str:
@@ -141,7 +141,7 @@ def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
         offset=16,
     ).configure_legend(
         labelFontSize=13, titleFontSize=13, labelColor=TEXT, titleColor=TEXT, orient="top", direction="horizontal",
-        symbolStrokeWidth=2.5, symbolSize=110, columnPadding=22, labelLimit=260,
+        symbolStrokeWidth=0, symbolSize=110, columnPadding=22, labelLimit=260,
         titleOrient="left", titlePadding=12,
     ).configure_header(
         labelFontSize=14, labelColor=TEXT, labelFontWeight="bold", labelAngle=0, labelAlign="left",
@@ -149,10 +149,10 @@ def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     )
 
 
-def _title(spec: dict, key: str, width: int) -> alt.TitleParams:
+def _title(spec: dict, key: str, width: int, extra: tuple[str, ...] = ()) -> alt.TitleParams:
     """The chart's title wrapped to its width (Vega does not wrap), and what it shows as a subtitle."""
     chars = max(40, width // 9)
-    subtitle = [line for part in CHARTS[key]["subtitle"] for line in _wrap(part, int(chars * 1.3))]
+    subtitle = [line for part in [*CHARTS[key]["subtitle"], *extra] for line in _wrap(part, int(chars * 1.3))]
     return alt.TitleParams(_wrap(spec["title"], chars), subtitle=subtitle)
 
 
@@ -213,7 +213,8 @@ def _trend(key: str, spec: dict, pack: dict) -> dict:
             layers.append(base.mark_point(size=75, strokeWidth=2, opacity=1, **look).encode(
                 x=x, y=y, color=by_series(alt.Color, PALETTE), shape=by_series(alt.Shape, SHAPES),
             ).transform_filter(alt.datum.status == status))
-        chart = alt.layer(*layers).properties(width=width, height=320, title=_title(spec, key, width))
+        hollow = ("Hollow points: provisional figures.",) if any(p["status"] == "Provisional" for p in plotted) else ()
+        chart = alt.layer(*layers).properties(width=width, height=320, title=_title(spec, key, width, hollow))
     description = (f"Line chart of the uptake rate in each quarter from {quarters[0]} to {quarters[-1]} for "
                    f"{', '.join(series)}, with 95% confidence intervals." if quarters else "")
     return _section(key, spec, chart, table, notes, description)
@@ -223,7 +224,7 @@ def _labelled(group: str, item: str, value, text: str | None, text_at, marker: s
     """A category of a horizontal chart: its label written beside the mark, or its withholding symbol at zero."""
     return {"group": group, "item": item, "value": value, **fields,
             "text": text if value is not None else _withheld(marker),
-            "text_at": text_at if value is not None else 0}
+            "text_at": (value if text_at is None else text_at) if value is not None else 0}
 
 
 def _horizontal(data: list[dict], marks: list, x: dict, groups: list[str], title, width: int = 420):
@@ -318,7 +319,8 @@ def _svg(chart, key: str, title: str, description: str) -> str:
     """The chart as inline SVG: one accessible image named by its title and described by a sentence."""
     svg = vl_convert.vegalite_to_svg(_config(chart).to_dict(), vl_version=VEGALITE_VERSION)
     # Vega's own ARIA markup is dropped: the picture is one image, its figures are in the table beside it.
-    svg = re.sub(r'\s(?:role|aria-[a-z]+)="[^"]*"', "", svg)
+    vega_aria = re.compile(r'\s(?:role|aria-[a-z]+)="[^"]*"')
+    svg = re.sub(r"<[^>]+>", lambda tag: vega_aria.sub("", tag.group(0)), svg)
     # Ids inside the drawing (clip paths, gradients) are made unique to this chart on the page.
     for old in sorted(set(re.findall(r'\sid="([^"]+)"', svg)), key=len, reverse=True):
         svg = svg.replace(f'id="{old}"', f'id="{key}-{old}"').replace(f"url(#{old})", f"url(#{key}-{old})")
