@@ -367,8 +367,8 @@ p, li { max-width: 42rem; }
 a { color: #1d70b8; text-decoration: underline; text-underline-offset: 0.15em; }
 a:visited { color: #4c2c92; }
 a:hover { color: #003078; text-decoration-thickness: 0.15em; }
-a:focus, summary:focus, .scroll:focus, .chart:focus { outline: 3px solid #ffdd00; outline-offset: 0; background: #ffdd00;
-  color: #0b0c0c; box-shadow: 0 4px #0b0c0c; }
+a:focus, summary:focus, .scroll:focus, .chart:focus { outline: 3px solid #ffdd00; outline-offset: 0;
+  background: #ffdd00; color: #0b0c0c; box-shadow: 0 4px #0b0c0c; }
 .scroll:focus, .chart:focus { background: transparent; box-shadow: none; }
 .meta { display: grid; grid-template-columns: max-content 1fr; gap: 0.35rem 1.5rem; margin: 0 0 1.5rem;
   padding: 1rem 1.25rem; background: #f3f2f1; border-left: 0.3rem solid #12436d; }
@@ -387,7 +387,8 @@ caption { text-align: left; font-weight: bold; padding-bottom: 0.5rem; }
 th, td { text-align: left; vertical-align: top; padding: 0.4rem 1rem 0.4rem 0; border-bottom: 1px solid #b1b4b6; }
 thead th { border-bottom: 2px solid #0b0c0c; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.symbols th { width: 4rem; }
+table.symbols { min-width: 0; }
+.symbols tr > :first-child { width: 5rem; padding-right: 1.5rem; }
 footer { border-top: 1px solid #b1b4b6; padding: 1.25rem 0 2rem; font-size: 1rem; }
 @media (max-width: 40rem) {
   body { font-size: 1rem; }
@@ -487,7 +488,9 @@ PAGE = """<!DOCTYPE html>
 </section>
 </main>
 </div>
-<footer><div class="wrap"><p>{{ pack.title }}, {{ pack.period_label }} ({{ pack.label }}). Data as at {{ as_at }}.</p></div></footer>
+<footer><div class="wrap">
+<p>{{ pack.title }}, {{ pack.period_label }} ({{ pack.label }}). Data as at {{ as_at }}.</p>
+</div></footer>
 </body>
 </html>
 """

@@ -17,7 +17,8 @@ WITHHELD_COHORT = ("Ethnicity group", "Mixed or multiple ethnic groups", 0.09753
 # How a withheld value would show if it leaked: as a percentage or a fraction, not part of a longer number.
 WITHHELD_TEXTS = [rf"(?<![\d.]){re.escape(text)}(?!\d)"
                   for value in (*WITHHELD_TREND[2:], *WITHHELD_COHORT[2:])
-                  for text in (f"{value * 100:.1f}%", f"{value * 100:.2f}", f"{value:.4f}", f"{value:.3f}", repr(value))]
+                  for text in (f"{value * 100:.1f}%", f"{value * 100:.2f}", f"{value:.4f}", f"{value:.3f}",
+                               repr(value))]
 
 
 def _trend_rows() -> list[dict]:
