@@ -2,14 +2,14 @@
 
 import dagster as dg
 
-from pipeline.export import published_warehouse, quarterly_export
+from pipeline.export import disclosure_control, published_warehouse, quarterly_export
 from pipeline.ingest import landing_extracts
 from pipeline.resources import resources
 from pipeline.schedules import quarterly_schedule, vrr_pipeline
 from pipeline.transform import vrr_dbt_models
 
 defs = dg.Definitions(
-    assets=[landing_extracts, vrr_dbt_models, published_warehouse, quarterly_export],
+    assets=[landing_extracts, vrr_dbt_models, disclosure_control, published_warehouse, quarterly_export],
     jobs=[vrr_pipeline],
     schedules=[quarterly_schedule],
     resources=resources(),

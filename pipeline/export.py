@@ -1,102 +1,90 @@
-"""Publishing: swap the checked build in as the warehouse, then write the quarterly export files."""
+"""Publishing: disclosure control over the checked build, the swap that publishes it as the warehouse, and each
+complete quarter's review pack (workbook, CSV files, HTML page, manifest), every pack folder swapped in whole."""
 
 
-import csv
-import datetime as dt
-import hashlib
 import json
-import os
+import shutil
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pyarrow.parquet as pq
 
-from pipeline import __version__, warehouse
+from pipeline import __version__, atomic, pack, publication, report, warehouse
 from pipeline.partitions import BACKFILL_POLICY, export_label, quarterly, quarters_in_window
 from pipeline.resources import VrrSettings
+from pipeline.settings import Settings
 from pipeline.transform import vrr_dbt_models
 
-COHORT_BASIS = "cohort: decisions made in the quarter"
-PERIOD_BASIS = "period: requests received and reviews completed in the quarter"
-# Marts exported each quarter: name -> (order of rows in the files, stable so files are reproducible; counting basis).
-EXPORTED_MARTS = {
-    "vrr_uptake": ("force_code = 'ALL' desc, force_code, cohort_dimension, cohort_value", COHORT_BASIS),
-    "characteristics_completeness": ("force_code = 'ALL' desc, force_code, population, characteristic", COHORT_BASIS),
-    "victim_withdrawal": (
-        "force_code = 'ALL' desc, force_code, offence_group, withdrawal_stage, withdrawal_reason", COHORT_BASIS),
-    "victim_withdrawal_rate": ("force_code = 'ALL' desc, force_code, offence_group", COHORT_BASIS),
-    "nfa_notification_timeliness": ("force_code = 'ALL' desc, force_code, scheme", COHORT_BASIS),
-    "vrr_requests_by_period": ("force_code = 'ALL' desc, force_code, scheme", PERIOD_BASIS),
+MART_TABLES = ("fct_vrr_decisions", "vrr_uptake", "vrr_uptake_rolling", "characteristics_completeness",
+               "victim_withdrawal", "victim_withdrawal_rate", "nfa_notification_timeliness", "vrr_requests_by_period",
+               "disclosure_log")
+LOG_COLUMNS = {
+    "source_mart": ("varchar", "The mart the withheld figure comes from."),
+    "figure": ("varchar", "The figure (the mart's column, or reviews_stands = reviews_completed - reviews_overturned)."),
+    "period_label": ("varchar", "The quarter of the figure, e.g. 2024/25 Q1."),
+    "breakdown": ("varchar", "The row of the figure in the pack's tables (force and categories)."),
+    "rule": ("varchar", "primary, secondary, dependent or small_median."),
+    "rule_description": ("varchar", "What the rule means."),
+    "value": ("double", "The withheld value as in the warehouse (never published)."),
 }
-MART_TABLES = ("fct_vrr_decisions", *EXPORTED_MARTS)
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value) -> str:
-    """A CSV cell: text that a spreadsheet would run as a formula is neutralised with a leading quote."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, (dt.date, int)):
-        return str(value)
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-def write_csv(path: Path, columns: list[str], rows: list[tuple]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        out = csv.writer(handle, lineterminator="\n")
-        out.writerow(columns)
-        out.writerows([safe_cell(v) for v in row] for row in rows)
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def replace_atomically(staged: Path, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staged, final)
-
-
-def export_quarter(con, quarter: dt.date, staging: Path) -> dict[str, dict]:
-    """Write each exported mart's rows for one quarter as CSV and Parquet under staging/<label>/."""
-    folder = staging / export_label(quarter)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for mart, (order, _) in EXPORTED_MARTS.items():
-        relation = con.sql(f"select * from marts.{mart} where period_start = $q order by {order}", params={"q": quarter})
-        table = relation.to_arrow_table()
-        rows = list(zip(*(column.to_pylist() for column in table.columns)))
-        write_csv(folder / f"{mart}.csv", table.column_names, rows)
-        pq.write_table(table, folder / f"{mart}.parquet", compression="zstd")
-        written[mart] = {"rows": len(rows)}
-    return written
 
 
 def mart_row_counts(con) -> dict[str, int]:
     return {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in MART_TABLES}
 
 
-def as_at_date(con) -> dt.date:
+def as_at_date(con):
     """The warehouse's as-at date: the newest extract date of the files read."""
     return con.execute("select max(extract_date) from raw.extract_files").fetchone()[0]
 
 
-def quarters_with_data(con, quarters: list[dt.date]) -> list[dt.date]:
-    """The quarters among `quarters` in which any exported mart has a row."""
-    union = " union ".join(f"select period_start from marts.{mart}" for mart in MART_TABLES)
-    have = {r[0] for r in con.execute(union).fetchall()}
-    return [q for q in quarters if q in have]
+def write_disclosure_log(con, rows: list[dict]) -> None:
+    columns = ", ".join(f"{name} {kind}" for name, (kind, _) in LOG_COLUMNS.items())
+    con.execute(f"create or replace table marts.disclosure_log ({columns})")
+    con.executemany(f"insert into marts.disclosure_log values ({', '.join('?' * len(LOG_COLUMNS))})",
+                    [[row[name] for name in LOG_COLUMNS] for row in rows])
+    con.execute("comment on table marts.disclosure_log is 'Every figure the review packs withhold, with its rule: "
+                "primary (a count from 1 to the threshold minus 1), secondary (so that no withheld count can be "
+                "worked out by subtraction), dependent (a rate, interval or median that depends on a withheld count) "
+                "or small_median (a median over fewer values than the threshold). One row per figure over every "
+                "complete quarter.'")
+    for name, (_, text) in LOG_COLUMNS.items():
+        con.execute(f"comment on column marts.disclosure_log.{name} is '{text.replace(chr(39), chr(39) * 2)}'")
+
+
+@dg.asset(
+    key="disclosure_control",
+    deps=[vrr_dbt_models],
+    group_name="publish",
+    kinds={"duckdb", "python"},
+    owners=["team:vrr-data"],
+    pool="warehouse",
+    description="Statistical disclosure control over every figure the review packs publish, for every complete "
+    "quarter at once (primary, secondary across tables and quarters, dependent rates and medians). Every decision "
+    "is written to marts.disclosure_log in this run's build, before the warehouse is published.",
+)
+def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.MaterializeResult:
+    settings = vrr.resolve()
+    build = warehouse.build_path(settings.warehouse_path, context.run_id)
+    if not build.exists():
+        raise dg.Failure("There is no warehouse build for this run: materialise the whole job in one run.")
+    with duckdb.connect(str(build)) as con:
+        control = pack.control(pack.read_marts(con), settings.disclosure_threshold)
+        rows = control.log_rows()
+        write_disclosure_log(con, rows)
+    by_rule = {rule: sum(1 for r in rows if r["rule"] == rule) for rule in sorted({r["rule"] for r in rows})}
+    return dg.MaterializeResult(metadata={
+        "threshold": settings.disclosure_threshold,
+        "figures_withheld": len(rows),
+        "withheld_by_rule": dg.MetadataValue.json(by_rule),
+        "counts_published": len(control.counts.values),
+        "relations": len(control.counts.relations),
+    })
 
 
 @dg.asset(
     key="published_warehouse",
-    deps=[vrr_dbt_models],
+    deps=[disclosure_control],
     group_name="publish",
     kinds={"duckdb"},
     owners=["team:vrr-data"],
@@ -120,7 +108,7 @@ def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> 
     )
 
 
-def write_manifest(con, settings, run_id: str, exported: dict) -> dict:
+def input_files(con) -> list[dict]:
     files = con.execute(
         """select source_file, extract_kind, extract_date::varchar, sha256, size_bytes, encoding, rows_read,
                   rows_loaded, rows_quarantined, duplicates_dropped
@@ -128,16 +116,66 @@ def write_manifest(con, settings, run_id: str, exported: dict) -> dict:
     ).fetchall()
     keys = ("file", "kind", "extract_date", "sha256", "size_bytes", "encoding", "rows_read", "rows_loaded",
             "rows_quarantined", "duplicates_dropped")
-    return {
+    return [dict(zip(keys, f)) for f in files]
+
+
+PACK_FILES = {
+    "xlsx": "The accessible spreadsheet: cover, contents, notes and one table per worksheet.",
+    "html": "This page: the main figures with charts.",
+    "csv": "Tidy CSV files of the same tables, each figure with its own marker column, and a data dictionary.",
+    "manifest": "What went into the pack: input files, as-at date, code version, disclosure settings and the "
+    "SHA-256 of every file.",
+    "sums": "SHA256SUMS: check the folder with `sha256sum -c SHA256SUMS`.",
+}
+
+
+def write_pack(control: pack.Control, quarter, folder: Path, previous: Path | None, settings: Settings,
+               inputs: list[dict]) -> dict:
+    """Write one quarter's pack into `folder` (a staging folder) and return its manifest."""
+    info = publication.PackInfo(quarter, export_label(quarter), control.data.as_at, control.threshold,
+                                settings.pack_contact, __version__, control.data.eligibility_rules)
+    tables = control.builder().tables(quarter)
+    current = publication.current_figures(tables)
+    before, before_revisions = publication.read_previous(previous, tables)
+    revisions = publication.revisions_between(before, before_revisions, current, tables)
+    revised = publication.revised_keys(revisions)
+    (folder / "csv").mkdir(parents=True)
+    for table in tables:
+        publication.write_tidy_csv(folder / "csv" / f"{table.name}.csv", table, revised)
+    publication.write_revisions_csv(folder / "csv" / "revisions.csv", revisions)
+    publication.write_dictionary(folder / "csv" / "data_dictionary.csv", tables)
+    publication.write_workbook(folder / f"{info.stem}.xlsx", info, tables, revisions)
+    files = [
+        {"name": f"{info.stem}.xlsx", "description": PACK_FILES["xlsx"]},
+        {"name": "csv/data_dictionary.csv", "description": PACK_FILES["csv"]},
+        {"name": "manifest.json", "description": PACK_FILES["manifest"]},
+        {"name": "SHA256SUMS", "description": PACK_FILES["sums"]},
+    ]
+    html = report.render_report(publication.report_data(info, tables, files))
+    (folder / f"{info.stem}.html").write_text(html, encoding="utf-8")
+    manifest = {
         "package": "vrr-uptake",
         "package_version": __version__,
-        "run_id": run_id,
-        "as_at_date": str(as_at_date(con)),
-        "input_files": [dict(zip(keys, f)) for f in files],
-        "mart_rows": mart_row_counts(con),
-        "quarters_exported": exported,
-        "counting_basis": {mart: basis for mart, (_, basis) in EXPORTED_MARTS.items()},
+        "pack": info.label,
+        "period_label": info.period_label,
+        "period": info.period_name,
+        "as_at_date": info.as_at.isoformat(),
+        "provisional": bool(tables[0].rows and tables[0].rows[0]["provisional"]),
+        "input_files": inputs,
+        "disclosure": {
+            "threshold": control.threshold,
+            "rules": {rule: text for rule, text in pack.disclosure.RULE_TEXT.items()},
+            "cells_withheld_by_rule": publication.withheld_counts(tables),
+        },
+        "revised_figures": len(revisions),
+        "tables": {table.name: len(table.rows) for table in tables},
     }
+    manifest["files"] = {
+        path.relative_to(folder).as_posix(): atomic.sha256_of(path) for path in sorted(folder.rglob("*")) if path.is_file()
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic.write_sha256sums(folder)
+    return manifest
 
 
 @dg.asset(
@@ -146,41 +184,53 @@ def write_manifest(con, settings, run_id: str, exported: dict) -> dict:
     partitions_def=quarterly,
     backfill_policy=BACKFILL_POLICY,
     group_name="publish",
-    kinds={"csv", "parquet"},
+    kinds={"xlsx", "csv", "html"},
     owners=["team:vrr-data"],
-    description="For each quarter of the partition (or range) in which any exported mart has rows: "
-    "VRR_EXPORT_DIR/<label>/<mart>.csv and .parquet for every quarterly mart (label like 2024-25-Q1), plus "
-    "VRR_EXPORT_DIR/manifest.json for the run.",
+    description="The review pack of each complete quarter of the partition (or range): VRR_EXPORT_DIR/<label>/ "
+    "(label like 2024-25-Q1) with the accessible workbook, tidy CSV files and a data dictionary, the HTML page, "
+    "manifest.json and SHA256SUMS, all disclosure-controlled. Each folder is built beside and swapped in whole. "
+    "The quarter in progress is never packed.",
 )
 def quarterly_export(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.MaterializeResult:
     settings = vrr.resolve()
     window = context.partition_time_window
     staging = settings.export_dir / f".staging-{context.run_id}"
-    exported: dict[str, dict] = {}
+    written: dict[str, dict] = {}
     with warehouse.published_read_only(settings.warehouse_path) as con:
         if con is None:
             raise dg.Failure(f"No published warehouse at {settings.warehouse_path}: run the whole job first.")
-        quarters = quarters_with_data(con, quarters_in_window(window.start, window.end))
-        for quarter in quarters:
-            exported[export_label(quarter)] = export_quarter(con, quarter, staging)
-        manifest = write_manifest(con, settings, context.run_id, exported)
-    for quarter in quarters:
+        control = pack.control(pack.read_marts(con), settings.disclosure_threshold)
+        logged = con.execute("select count(*) from marts.disclosure_log").fetchone()[0]
+        inputs = input_files(con)
+    if logged != len(control.log_rows()):
+        raise dg.Failure("The published warehouse's disclosure log does not match the disclosure control of this "
+                         "export: rerun the whole job so that both come from one version.")
+    requested = quarters_in_window(window.start, window.end)
+    complete = [q for q in requested if q in set(control.data.quarters)]
+    for quarter in complete:
         label = export_label(quarter)
-        for mart in EXPORTED_MARTS:
-            for suffix in (".csv", ".parquet"):
-                final = settings.export_dir / label / f"{mart}{suffix}"
-                replace_atomically(staging / label / f"{mart}{suffix}", final)
-                exported[label][mart][f"{suffix[1:]}_sha256"] = sha256_of(final)
-    manifest_path = staging / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    replace_atomically(manifest_path, settings.export_dir / "manifest.json")
-    for leftover in sorted(staging.rglob("*"), reverse=True):
-        leftover.rmdir()
-    staging.rmdir()
+        final = settings.export_dir / label
+        written[label] = write_pack(control, quarter, staging / label, final if final.is_dir() else None, settings,
+                                    inputs)
+        atomic.publish_folder(staging / label, final)
+    removed = []
+    for quarter in requested:
+        folder = settings.export_dir / export_label(quarter)
+        if quarter not in complete and folder.is_dir():
+            shutil.rmtree(folder)  # never a pack: the quarter is in progress or has no data
+            removed.append(folder.name)
+    stale_manifest = settings.export_dir / "manifest.json"
+    if stale_manifest.exists():
+        stale_manifest.unlink()  # written by earlier versions; each pack has its own manifest now
+    if staging.exists():
+        shutil.rmtree(staging)
     return dg.MaterializeResult(
         metadata={
-            "quarters_exported": dg.MetadataValue.json(sorted(exported)),
+            "quarters_exported": dg.MetadataValue.json(sorted(written)),
             "export_dir": dg.MetadataValue.path(str(settings.export_dir)),
-            "rows": dg.MetadataValue.json({label: {m: v["rows"] for m, v in marts.items()} for label, marts in exported.items()}),
+            "folders_removed": dg.MetadataValue.json(removed),
+            "files": dg.MetadataValue.json({label: sorted(m["files"]) for label, m in written.items()}),
+            "cells_withheld": dg.MetadataValue.json(
+                {label: m["disclosure"]["cells_withheld_by_rule"] for label, m in written.items()}),
         }
     )

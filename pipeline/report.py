@@ -317,7 +317,7 @@ def _completeness(key: str, spec: dict, pack: dict) -> dict:
 
 def _svg(chart, key: str, title: str, description: str) -> str:
     """The chart as inline SVG: one accessible image named by its title and described by a sentence."""
-    svg = vl_convert.vegalite_to_svg(_config(chart).to_dict(), vl_version=VEGALITE_VERSION)
+    svg = vl_convert.vegalite_to_svg(_config(chart).to_dict(validate=False), vl_version=VEGALITE_VERSION)
     # Vega's own ARIA markup is dropped: the picture is one image, its figures are in the table beside it.
     vega_aria = re.compile(r'\s(?:role|aria-[a-z]+)="[^"]*"')
     svg = re.sub(r"<[^>]+>", lambda tag: vega_aria.sub("", tag.group(0)), svg)

@@ -10,6 +10,20 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 DEMO_PSEUDONYM_KEY = "demo-key-for-the-synthetic-sample-only"
+DEFAULT_CONTACT = "The VRR data team of the publishing force or office (set VRR_PACK_CONTACT)"
+
+
+def _threshold(text: str | None) -> int:
+    """VRR_DISCLOSURE_THRESHOLD: counts from 1 to this minus 1 are withheld (default 5)."""
+    if not text:
+        return 5
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise RuntimeError(f"VRR_DISCLOSURE_THRESHOLD must be a whole number of 2 or more, not {text!r}.")
+    return value
 
 
 @dataclass(frozen=True)
@@ -20,6 +34,8 @@ class Settings:
     pseudonym_key: bytes
     uses_sample: bool
     uses_demo_key: bool
+    disclosure_threshold: int = 5
+    pack_contact: str = DEFAULT_CONTACT
 
 
 def _path(value: str | None, default: str) -> Path:
@@ -28,7 +44,8 @@ def _path(value: str | None, default: str) -> Path:
 
 
 def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Read VRR_LANDING_DIR, VRR_WAREHOUSE_PATH, VRR_EXPORT_DIR and VRR_PSEUDONYM_KEY.
+    """Read VRR_LANDING_DIR, VRR_WAREHOUSE_PATH, VRR_EXPORT_DIR, VRR_PSEUDONYM_KEY, VRR_DISCLOSURE_THRESHOLD and
+    VRR_PACK_CONTACT.
 
     Without VRR_LANDING_DIR the run uses the synthetic sample (generated under data/) and, when no key is
     given, a demo pseudonym key. With a real landing folder and no key it refuses to start (fail closed).
@@ -49,4 +66,6 @@ def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
         pseudonym_key=(key or DEMO_PSEUDONYM_KEY).encode("utf-8"),
         uses_sample=uses_sample,
         uses_demo_key=not key,
+        disclosure_threshold=_threshold(env.get("VRR_DISCLOSURE_THRESHOLD")),
+        pack_contact=env.get("VRR_PACK_CONTACT") or DEFAULT_CONTACT,
     )

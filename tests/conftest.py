@@ -76,6 +76,20 @@ class PipelineRun:
             return [dict(zip(cols, row)) for row in cur.fetchall()]
 
 
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory):
+    """The whole job once on the synthetic sample, shared by every test that only reads what it built."""
+    from pipeline.synthetic import generate_sample
+
+    tmp = tmp_path_factory.mktemp("sample")
+    landing = tmp / "landing"
+    generate_sample(landing)
+    run = PipelineRun(tmp, landing)
+    result = run()
+    assert result.success
+    return run
+
+
 @pytest.fixture
 def pipeline_run(tmp_path):
     def make(landing: Path | None, key: str | None = TEST_KEY) -> PipelineRun:

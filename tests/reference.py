@@ -319,7 +319,61 @@ def vrr_uptake(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple
             "median_days_to_request": float(statistics.median(days)) if days else None,
             "is_provisional": as_at_date < add_months(start, 6),
             "as_at_date": as_at_date,
+            "decisions_timed_to_request": len(days),
         }
+    return out
+
+
+def vrr_uptake_rolling(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple, dict]:
+    """marts.vrr_uptake_rolling: each quarter's window is the four quarters ending with it, the counts pooled over
+    the decisions of the window and the rate, interval and median recomputed on them."""
+    fct, counting, as_at_date = _decisions_with_requests(landing_dir, rules)
+    eligible = [row for row in fct.values() if row["is_vrr_eligible"]]
+    if not eligible:
+        return {}
+    first = min(r["period_start"] for r in eligible)
+    last = max(r["period_start"] for r in eligible)
+    spine = [first]
+    while spine[-1] < last:
+        spine.append(add_months(spine[-1], 3))
+    out: dict[tuple, dict] = {}
+    for end in spine:
+        start = add_months(end, -9)
+        members = [r for r in eligible if start <= r["period_start"] <= end]
+        in_window = sum(1 for q in spine if start <= q <= end)
+        groups: dict[tuple, list[dict]] = defaultdict(list)
+        for row in members:
+            cohorts = [("all", "All")] + [(dim, row[dim]) for dim in COHORT_DIMENSIONS]
+            for force in dict.fromkeys([row["force_code"], "ALL"]):
+                for dimension, value in cohorts:
+                    groups[(end, force, dimension, value)].append(row)
+        for key, rows in groups.items():
+            n = len(rows)
+            x = sum(1 for r in rows if r["has_request"])
+            reqs = [req for r in rows for req in counting.get(r["decision_id"], [])]
+            completed = sum(1 for req in reqs if req["review_result"] in COMPLETED_RESULTS)
+            overturned = sum(1 for req in reqs if req["review_result"] == "decision_overturned")
+            days = [r["days_notification_to_request"] for r in rows
+                    if r["has_request"] and r["days_notification_to_request"] is not None]
+            lower, upper = wilson(x, n)
+            out[key] = {
+                "period_label": period_label(end),
+                "eligible_decisions": n,
+                "decisions_with_request": x,
+                "uptake_rate": x / n,
+                "uptake_ci_lower": lower,
+                "uptake_ci_upper": upper,
+                "requests": len(reqs),
+                "reviews_completed": completed,
+                "reviews_overturned": overturned,
+                "overturn_rate": overturned / completed if completed else None,
+                "median_days_to_request": float(statistics.median(days)) if days else None,
+                "decisions_timed_to_request": len(days),
+                "is_provisional": as_at_date < add_months(end, 6),
+                "as_at_date": as_at_date,
+                "window_start": start,
+                "quarters_in_window": in_window,
+            }
     return out
 
 

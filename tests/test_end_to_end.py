@@ -6,7 +6,6 @@ import math
 
 import pytest
 
-from pipeline.synthetic import generate_sample
 from tests import reference as ref
 
 
@@ -30,19 +29,6 @@ def mismatches(expected: dict, actual: dict) -> list:
     return out
 
 
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory):
-    from tests.conftest import PipelineRun
-
-    tmp = tmp_path_factory.mktemp("e2e")
-    landing = tmp / "landing"
-    generate_sample(landing)
-    run = PipelineRun(tmp, landing)
-    result = run()
-    assert result.success
-    return run
-
-
 def test_every_asset_materialised(sample_run):
     rows = sample_run.query("select table_schema, table_name from information_schema.tables where table_schema = 'marts'")
     assert {r["table_name"] for r in rows} >= {"fct_vrr_decisions", "vrr_uptake"}
@@ -63,45 +49,23 @@ def test_vrr_uptake_matches_independent_computation(sample_run):
     assert mismatches(expected, actual) == []
 
 
-def test_exports_hold_each_quarter_with_data(sample_run):
-    quarters = sample_run.query("select distinct period_start, period_label from marts.fct_vrr_decisions order by 1")
-    for q in quarters:
-        label = q["period_label"].replace("/", "-").replace(" ", "-")
-        folder = sample_run.exports / label
-        assert (folder / "vrr_uptake.parquet").exists()
-        with (folder / "vrr_uptake.csv").open(newline="", encoding="utf-8") as handle:
-            exported = list(csv.DictReader(handle))
-        in_mart = sample_run.query("select count(*) as n from marts.vrr_uptake where period_start = ?", [q["period_start"]])
-        assert len(exported) == in_mart[0]["n"]
-        assert all(r["period_label"] == q["period_label"] for r in exported)
+def test_vrr_uptake_rolling_matches_independent_computation(sample_run):
+    expected = ref.vrr_uptake_rolling(sample_run.landing)
+    rows = sample_run.query("select * from marts.vrr_uptake_rolling")
+    actual = {(r["period_start"], r["force_code"], r["cohort_dimension"], r["cohort_value"]): r for r in rows}
+    assert len(expected) > 1000
+    assert mismatches(expected, actual) == []
 
 
-def test_export_csv_values_equal_the_mart(sample_run):
-    row = sample_run.query(
-        "select * from marts.vrr_uptake where force_code = 'ALL' and cohort_dimension = 'all' order by period_start limit 1"
-    )[0]
-    label = row["period_label"].replace("/", "-").replace(" ", "-")
-    with (sample_run.exports / label / "vrr_uptake.csv").open(newline="", encoding="utf-8") as handle:
-        exported = next(r for r in csv.DictReader(handle) if r["force_code"] == "ALL" and r["cohort_dimension"] == "all")
-    assert int(exported["eligible_decisions"]) == row["eligible_decisions"]
-    assert float(exported["uptake_rate"]) == row["uptake_rate"]  # written at full precision
-
-
-def test_manifest_lists_inputs_with_hashes(sample_run):
-    import hashlib
-
-    manifest = json.loads((sample_run.exports / "manifest.json").read_text())
-    files = sorted(sample_run.landing.iterdir())
-    assert [f["file"] for f in manifest["input_files"]] == sorted(
-        (f.name for f in files), key=lambda n: (n.split("_")[-1], n)
-    )
-    for entry in manifest["input_files"]:
-        data = (sample_run.landing / entry["file"]).read_bytes()
-        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
-        assert entry["rows_read"] == len(data.decode().splitlines()) - 1
-    assert manifest["as_at_date"] == "2025-10-06"
-    assert manifest["package_version"] == "0.1.0"
-    assert manifest["mart_rows"]["fct_vrr_decisions"] == len(ref.fct_vrr_decisions(sample_run.landing))
+def test_every_quarterly_mart_says_as_at_and_provisional(sample_run):
+    as_at = ref.load_latest(sample_run.landing)[2]
+    for mart in ("vrr_uptake", "vrr_uptake_rolling", "characteristics_completeness", "victim_withdrawal",
+                 "victim_withdrawal_rate", "nfa_notification_timeliness", "vrr_requests_by_period"):
+        rows = sample_run.query(f"select period_start, as_at_date, is_provisional from marts.{mart}")
+        assert rows, mart
+        for row in rows:
+            assert row["as_at_date"] == as_at
+            assert row["is_provisional"] == (as_at < ref.add_months(row["period_start"], 6)), (mart, row)
 
 
 def test_second_run_changes_nothing(sample_run):
@@ -109,14 +73,17 @@ def test_second_run_changes_nothing(sample_run):
         return (
             sample_run.query("select * from marts.vrr_uptake order by all"),
             sample_run.query("select * exclude (source_file, extract_date) from marts.fct_vrr_decisions order by all"),
+            sample_run.query("select * from marts.disclosure_log order by all"),
         )
 
     before = snapshot()
-    exported_before = {p.relative_to(sample_run.exports): p.read_bytes() for p in sample_run.exports.rglob("*.csv")}
+    exported_before = {p.relative_to(sample_run.exports): p.read_bytes() for p in sample_run.exports.rglob("*")
+                       if p.is_file()}
     assert sample_run().success
     assert snapshot() == before
-    exported_after = {p.relative_to(sample_run.exports): p.read_bytes() for p in sample_run.exports.rglob("*.csv")}
-    assert exported_after == exported_before
+    exported_after = {p.relative_to(sample_run.exports): p.read_bytes() for p in sample_run.exports.rglob("*")
+                      if p.is_file()}
+    assert exported_after == exported_before  # workbooks, pages, CSV files and manifests byte for byte
 
 
 def test_landing_folder_is_not_written(sample_run):
@@ -128,9 +95,10 @@ def test_one_quarter_can_be_rerun(sample_run):
     import shutil
 
     folder = sample_run.exports / "2024-25-Q1"
-    before = (folder / "vrr_uptake.csv").read_bytes()
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    other = sample_run.exports / "2024-25-Q2"
+    other_mtime = (other / "SHA256SUMS").stat().st_mtime_ns
     shutil.rmtree(folder)
     assert sample_run(first="2024-04", last="2024-04").success  # the partition key of April to June 2024
-    assert (folder / "vrr_uptake.csv").read_bytes() == before
-    manifest = json.loads((sample_run.exports / "manifest.json").read_text())
-    assert sorted(manifest["quarters_exported"]) == ["2024-25-Q1"]
+    assert {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    assert (other / "SHA256SUMS").stat().st_mtime_ns == other_mtime  # no other quarter rewritten

@@ -73,6 +73,68 @@
     {%- set labels = {
         'cohort': 'cohort: decisions made in the quarter',
         'period': 'period: requests received and reviews completed in the quarter',
+        'rolling': 'cohort: decisions made in the four quarters ending with the quarter',
     } -%}
     '{{ labels[basis] }}'
+{%- endmacro %}
+
+{#- True while a quarter's figures can still move: the as-at date is before the quarter start plus
+    var('provisional_months') (6: three months of decisions, then the three-month request window). -#}
+{% macro is_provisional(period_expr, as_at_expr) -%}
+    ({{ as_at_expr }} < {{ period_expr }} + interval {{ var('provisional_months') }} month)
+{%- endmacro %}
+
+{#- The cohorts of the uptake marts: one copy of each eligible decision per cohort dimension. `relation` has the
+    columns period_start, force_code and the cohort columns; extra columns are carried along. -#}
+{% macro uptake_by_cohort(relation, extra_columns=[]) -%}
+    {%- set cohorts = [
+        ('all', "'All'"),
+        ('scheme', 'scheme'),
+        ('age_band', 'age_band'),
+        ('sex', 'sex'),
+        ('ethnicity_group', 'ethnicity_group'),
+        ('disability', 'disability'),
+        ('offence_group', 'offence_group'),
+    ] -%}
+    {%- for dimension, value in cohorts %}
+    select
+        period_start,
+        {% for column in extra_columns %}{{ column }}, {% endfor %}
+        force_code,
+        has_request,
+        requests,
+        reviews_completed,
+        reviews_overturned,
+        days_notification_to_request,
+        '{{ dimension }}' as cohort_dimension,
+        {{ value }} as cohort_value
+    from {{ relation }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- The counts of the uptake marts over a group of cohort rows. -#}
+{% macro uptake_counts() -%}
+        count(*) as eligible_decisions,
+        cast(count_if(has_request) as bigint) as decisions_with_request,
+        cast(sum(requests) as bigint) as requests,
+        cast(sum(reviews_completed) as bigint) as reviews_completed,
+        cast(sum(reviews_overturned) as bigint) as reviews_overturned,
+        median(days_notification_to_request::double)
+            filter (where has_request and days_notification_to_request is not null) as median_days_to_request,
+        count(*) filter (where has_request and days_notification_to_request is not null) as decisions_timed_to_request
+{%- endmacro %}
+
+{#- The figures of the uptake marts from their counts (relation `counts`), in the marts' column order. -#}
+{% macro uptake_figures(counts) -%}
+        {{ counts }}.eligible_decisions,
+        {{ counts }}.decisions_with_request,
+        {{ safe_rate(counts ~ '.decisions_with_request', counts ~ '.eligible_decisions') }} as uptake_rate,
+        {{ wilson_bound(counts ~ '.decisions_with_request', counts ~ '.eligible_decisions', 'lower') }} as uptake_ci_lower,
+        {{ wilson_bound(counts ~ '.decisions_with_request', counts ~ '.eligible_decisions', 'upper') }} as uptake_ci_upper,
+        {{ counts }}.requests,
+        {{ counts }}.reviews_completed,
+        {{ counts }}.reviews_overturned,
+        {{ safe_rate(counts ~ '.reviews_overturned', counts ~ '.reviews_completed') }} as overturn_rate,
+        {{ counts }}.median_days_to_request
 {%- endmacro %}

@@ -49,6 +49,10 @@ counts as (
     {{ by_force_and_all(['population', 'characteristic']) }}
 ),
 
+load_info as (
+    select as_at_date from {{ ref('int_load_as_at') }}
+),
+
 final as (
     select
         period_start,
@@ -59,8 +63,11 @@ final as (
         decisions,
         recorded,
         {{ safe_rate('recorded', 'decisions') }} as completeness_rate,
-        {{ counting_basis('cohort') }} as counting_basis
+        {{ counting_basis('cohort') }} as counting_basis,
+        {{ is_provisional('counts.period_start', 'load_info.as_at_date') }} as is_provisional,
+        load_info.as_at_date
     from counts
+    cross join load_info
 )
 
 select * from final

@@ -42,6 +42,10 @@ counts as (
     {{ by_force_and_all(['scheme']) }}
 ),
 
+load_info as (
+    select as_at_date from {{ ref('int_load_as_at') }}
+),
+
 final as (
     select
         period_start,
@@ -55,8 +59,11 @@ final as (
         notified_within_target,
         {{ safe_rate('notified_within_target', 'decisions') }} as notified_within_target_rate,
         cast({{ target }} as integer) as target_working_days,
-        {{ counting_basis('cohort') }} as counting_basis
+        {{ counting_basis('cohort') }} as counting_basis,
+        {{ is_provisional('counts.period_start', 'load_info.as_at_date') }} as is_provisional,
+        load_info.as_at_date
     from counts
+    cross join load_info
 )
 
 select * from final

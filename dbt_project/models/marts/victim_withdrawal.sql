@@ -39,6 +39,10 @@ counts as (
     {{ by_force_and_all(['offence_group', 'withdrawal_stage', 'withdrawal_reason']) }}
 ),
 
+load_info as (
+    select as_at_date from {{ ref('int_load_as_at') }}
+),
+
 final as (
     select
         period_start,
@@ -48,8 +52,11 @@ final as (
         withdrawal_stage,
         withdrawal_reason,
         decisions,
-        {{ counting_basis('cohort') }} as counting_basis
+        {{ counting_basis('cohort') }} as counting_basis,
+        {{ is_provisional('counts.period_start', 'load_info.as_at_date') }} as is_provisional,
+        load_info.as_at_date
     from counts
+    cross join load_info
 )
 
 select * from final

@@ -18,6 +18,10 @@ counts as (
     {{ by_force_and_all(['offence_group']) }}
 ),
 
+load_info as (
+    select as_at_date from {{ ref('int_load_as_at') }}
+),
+
 final as (
     select
         period_start,
@@ -27,8 +31,11 @@ final as (
         outcomes_assigned,
         victim_does_not_support,
         {{ safe_rate('victim_does_not_support', 'outcomes_assigned') }} as withdrawal_rate,
-        {{ counting_basis('cohort') }} as counting_basis
+        {{ counting_basis('cohort') }} as counting_basis,
+        {{ is_provisional('counts.period_start', 'load_info.as_at_date') }} as is_provisional,
+        load_info.as_at_date
     from counts
+    cross join load_info
 )
 
 select * from final

@@ -93,6 +93,10 @@ counts as (
     {{ by_force_and_all(['scheme']) }}
 ),
 
+load_info as (
+    select as_at_date from {{ ref('int_load_as_at') }}
+),
+
 final as (
     select
         period_start,
@@ -106,8 +110,11 @@ final as (
         completed_within_target,
         median_working_days_to_complete,
         cast(target_working_days as integer) as target_working_days,
-        {{ counting_basis('period') }} as counting_basis
+        {{ counting_basis('period') }} as counting_basis,
+        {{ is_provisional('counts.period_start', 'load_info.as_at_date') }} as is_provisional,
+        load_info.as_at_date
     from counts
+    cross join load_info
 )
 
 select * from final

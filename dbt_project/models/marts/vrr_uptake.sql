@@ -1,13 +1,4 @@
 -- VRR take-up by quarter (cohort basis: decisions made in the quarter), force and cohort.
-{%- set cohorts = [
-    ('all', "'All'"),
-    ('scheme', 'scheme'),
-    ('age_band', 'age_band'),
-    ('sex', 'sex'),
-    ('ethnicity_group', 'ethnicity_group'),
-    ('disability', 'disability'),
-    ('offence_group', 'offence_group'),
-] %}
 with
 
 eligible as (
@@ -19,10 +10,7 @@ load_info as (
 ),
 
 by_cohort as (
-    {% for dimension, value in cohorts %}
-    select *, '{{ dimension }}' as cohort_dimension, {{ value }} as cohort_value from eligible
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
+    {{ uptake_by_cohort('eligible') }}
 ),
 
 counts as (
@@ -31,13 +19,7 @@ counts as (
         {{ force_or_all() }} as force_code,
         cohort_dimension,
         cohort_value,
-        count(*) as eligible_decisions,
-        cast(count_if(has_request) as bigint) as decisions_with_request,
-        cast(sum(requests) as bigint) as requests,
-        cast(sum(reviews_completed) as bigint) as reviews_completed,
-        cast(sum(reviews_overturned) as bigint) as reviews_overturned,
-        median(days_notification_to_request::double)
-            filter (where has_request and days_notification_to_request is not null) as median_days_to_request
+        {{ uptake_counts() }}
     from by_cohort
     {{ by_force_and_all(['cohort_dimension', 'cohort_value']) }}
 ),
@@ -49,19 +31,11 @@ final as (
         counts.force_code,
         counts.cohort_dimension,
         counts.cohort_value,
-        counts.eligible_decisions,
-        counts.decisions_with_request,
-        {{ safe_rate('counts.decisions_with_request', 'counts.eligible_decisions') }} as uptake_rate,
-        {{ wilson_bound('counts.decisions_with_request', 'counts.eligible_decisions', 'lower') }} as uptake_ci_lower,
-        {{ wilson_bound('counts.decisions_with_request', 'counts.eligible_decisions', 'upper') }} as uptake_ci_upper,
-        counts.requests,
-        counts.reviews_completed,
-        counts.reviews_overturned,
-        {{ safe_rate('counts.reviews_overturned', 'counts.reviews_completed') }} as overturn_rate,
-        counts.median_days_to_request,
-        load_info.as_at_date < counts.period_start + interval 6 month as is_provisional,
+        {{ uptake_figures('counts') }},
+        {{ is_provisional('counts.period_start', 'load_info.as_at_date') }} as is_provisional,
         load_info.as_at_date,
-        {{ counting_basis('cohort') }} as counting_basis
+        {{ counting_basis('cohort') }} as counting_basis,
+        counts.decisions_timed_to_request
     from counts
     cross join load_info
 )

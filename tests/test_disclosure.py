@@ -1,0 +1,79 @@
+"""Disclosure control rules on hand-worked tables."""
+
+import pytest
+
+from pipeline.disclosure import (DEPENDENT, PRIMARY, SECONDARY, SMALL_MEDIAN, Relation, check_relations,
+                                 dependent_rule, median_rule, withhold)
+
+
+def test_primary_withholds_one_to_four_and_shows_zero():
+    values = {"a": 0, "b": 1, "c": 4, "d": 5, "e": 120}
+    assert withhold(values, [], 5) == {"b": PRIMARY, "c": PRIMARY}
+
+
+def test_threshold_is_a_setting():
+    values = {"a": 5, "b": 9, "c": 10}
+    assert withhold(values, [], 10) == {"a": PRIMARY, "b": PRIMARY}
+
+
+def test_one_withheld_part_takes_the_next_smallest_with_it():
+    # total 30 = 3 + 7 + 20: 3 is withheld; alone it would be 30 - 7 - 20, so 7 goes too
+    values = {"total": 30, "x": 3, "y": 7, "z": 20}
+    assert withhold(values, [Relation("total", ("x", "y", "z"))], 5) == {"x": PRIMARY, "y": SECONDARY}
+
+
+def test_two_withheld_parts_need_nothing_more():
+    values = {"total": 30, "x": 3, "y": 2, "z": 25}
+    assert withhold(values, [Relation("total", ("x", "y", "z"))], 5) == {"x": PRIMARY, "y": PRIMARY}
+
+
+def test_a_withheld_total_with_every_part_shown_is_protected():
+    # total 4 = 4 + 0: the total is withheld, and its one non-zero part with it (otherwise total = 4 + 0)
+    values = {"total": 4, "x": 4, "y": 0}
+    assert withhold(values, [Relation("total", ("x", "y"))], 5) == {"total": PRIMARY, "x": PRIMARY}
+    values = {"total": 12, "x": 12, "y": 0}
+    assert withhold(values, [Relation("total", ("x", "y"))], 5) == {}
+
+
+def test_secondary_cascades_across_relations():
+    # rows: r1 = a + b, r2 = c + d; columns: k1 = a + c, k2 = b + d, all = r1 + r2
+    values = {"a": 2, "b": 10, "c": 6, "d": 30, "r1": 12, "r2": 36, "k1": 8, "k2": 40, "all": 48}
+    relations = [
+        Relation("r1", ("a", "b")), Relation("r2", ("c", "d")),
+        Relation("k1", ("a", "c")), Relation("k2", ("b", "d")), Relation("all", ("r1", "r2")),
+    ]
+    got = withhold(values, relations, 5)
+    # a is primary; r1 = a + b needs b; k1 = a + c needs c; then r2 = c + d needs d (or r2), k2 = b + d has b
+    assert got["a"] == PRIMARY and {"b", "c"} <= set(got)
+    for relation in relations:
+        assert sum(m in got for m in relation.members()) != 1
+
+
+def test_absent_members_are_published_zeros():
+    values = {"total": 9, "x": 3, "y": 6}
+    relations = [Relation("total", ("x", "y", "missing"))]
+    assert withhold(values, relations, 5) == {"x": PRIMARY, "y": SECONDARY}
+
+
+def test_same_input_same_result_whatever_the_dict_order():
+    values = {f"p{i}": v for i, v in enumerate([3, 8, 8, 9, 40])} | {"t": 68}
+    relation = [Relation("t", tuple(f"p{i}" for i in range(5)))]
+    first = withhold(values, relation, 5)
+    second = withhold(dict(reversed(list(values.items()))), relation, 5)
+    assert first == second == {"p0": PRIMARY, "p1": SECONDARY}  # ties (8, 8) broken by key
+
+
+def test_relations_must_hold():
+    check_relations({"t": 5, "a": 2, "b": 3}, [Relation("t", ("a", "b"))])
+    with pytest.raises(ValueError, match="does not add up"):
+        check_relations({"t": 6, "a": 2, "b": 3}, [Relation("t", ("a", "b"))])
+
+
+def test_dependent_and_median_rules():
+    withheld = {"n": PRIMARY}
+    assert dependent_rule(["n", "m"], withheld) == DEPENDENT
+    assert dependent_rule(["m"], withheld) is None
+    assert median_rule(4, ["m"], withheld, 5) == SMALL_MEDIAN
+    assert median_rule(5, ["m"], withheld, 5) is None
+    assert median_rule(0, ["m"], withheld, 5) is None  # no values: nothing shown, nothing to withhold
+    assert median_rule(50, ["n"], withheld, 5) == DEPENDENT

@@ -1,0 +1,381 @@
+"""The quarterly review pack on the synthetic sample: what is in each folder, the workbook read back, the figures
+against the independent computation, and an attack that tries to recover every withheld count from everything
+the packs publish."""
+
+import csv
+import datetime as dt
+import json
+import re
+import subprocess
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import openpyxl
+from openpyxl.utils import range_boundaries
+import pytest
+
+from tests import reference as ref
+
+THRESHOLD = 5
+SHEETS = ["Cover", "Contents", "Notes", "Uptake_quarter", "Uptake_rolling", "Uptake_trend", "Review_outcomes",
+          "Requests_period", "Notification", "Completeness", "Withdrawal_rate", "Withdrawal_reasons", "Revisions"]
+TABLES = ["uptake_quarter", "uptake_rolling", "uptake_trend", "review_outcomes", "requests_by_period", "notification",
+          "completeness", "withdrawal_rate", "withdrawal_reasons"]
+COUNT_COLUMNS = {
+    "uptake_quarter": ["eligible_decisions", "decisions_with_request"],
+    "uptake_rolling": ["eligible_decisions", "decisions_with_request"],
+    "uptake_trend": ["eligible_decisions", "decisions_with_request"],
+    "review_outcomes": ["requests", "reviews_completed", "reviews_stands", "reviews_overturned"],
+    "requests_by_period": ["requests_received", "requests_after_three_months", "reviews_completed",
+                           "reviews_overturned", "completed_within_target"],
+    "notification": ["decisions", "notified", "not_notified", "notified_within_target"],
+    "completeness": ["decisions", "recorded"],
+    "withdrawal_rate": ["outcomes_assigned", "victim_does_not_support"],
+    "withdrawal_reasons": ["decisions"],
+}
+# Each rate or interval and the two counts it is worked out from (numerator, denominator).
+RATE_INPUTS = {
+    "uptake_rate": ("decisions_with_request", "eligible_decisions"),
+    "uptake_ci_lower": ("decisions_with_request", "eligible_decisions"),
+    "uptake_ci_upper": ("decisions_with_request", "eligible_decisions"),
+    "overturn_rate": ("reviews_overturned", "reviews_completed"),
+    "notified_within_target_rate": ("notified_within_target", "decisions"),
+    "completeness_rate": ("recorded", "decisions"),
+    "withdrawal_rate": ("victim_does_not_support", "outcomes_assigned"),
+}
+UNKNOWN_CATEGORY = {"Age": ("Age band", "Unknown"), "Sex": ("Sex", "Unknown"),
+                    "Ethnicity": ("Ethnic group", "Not stated"), "Disability": ("Disability", "Unknown")}
+
+
+def pct(fraction: float) -> str:
+    return str((Decimal(repr(fraction)) * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def quarter_of(label: str) -> dt.date:
+    """'2024/25 Q1' -> 2024-04-01."""
+    fy, q = int(label[:4]), int(label[-1])
+    month = (q - 1) * 3 + 4
+    return dt.date(fy + (month > 12), (month - 1) % 12 + 1, 1)
+
+
+def label_of_folder(folder: str) -> str:
+    return f"{folder[:4]}/{folder[5:7]} Q{folder[-1]}"
+
+
+def read_table(folder: Path, name: str) -> list[dict]:
+    with (folder / "csv" / f"{name}.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def packs(sample_run) -> dict[str, Path]:
+    return {p.name: p for p in sorted(sample_run.exports.iterdir()) if p.is_dir() and not p.name.startswith(".")}
+
+
+def test_only_complete_quarters_are_packed(sample_run, packs):
+    as_at = ref.load_latest(sample_run.landing)[2]
+    quarters = {k[0] for k in ref.vrr_uptake(sample_run.landing)}
+    complete = {q for q in quarters if ref.add_months(q, 3) <= as_at}
+    assert as_at == dt.date(2025, 10, 6) and dt.date(2025, 10, 1) in quarters  # the sample has a quarter in progress
+    assert sorted(quarter_of(label_of_folder(name)) for name in packs) == sorted(complete)
+    assert not (sample_run.exports / "manifest.json").exists()
+
+
+def test_each_pack_holds_only_its_files_and_checks_with_sha256sum(packs):
+    for name, folder in packs.items():
+        files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        expected = sorted([f"vrr_review_pack_{name}.xlsx", f"vrr_review_pack_{name}.html", "manifest.json",
+                           "SHA256SUMS", "csv/data_dictionary.csv", "csv/revisions.csv",
+                           *(f"csv/{t}.csv" for t in TABLES)])
+        assert files == expected, name
+        assert not any(f.endswith(".parquet") for f in files)
+        check = subprocess.run(["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_manifest(sample_run, packs):
+    import hashlib
+
+    name, folder = sorted(packs.items())[-1]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["as_at_date"] == "2025-10-06" and manifest["pack"] == name
+    assert manifest["package_version"] == "0.1.0"
+    assert manifest["disclosure"]["threshold"] == THRESHOLD
+    for entry in manifest["input_files"]:
+        data = (sample_run.landing / entry["file"]).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+    for path, digest in manifest["files"].items():
+        assert hashlib.sha256((folder / path).read_bytes()).hexdigest() == digest
+    # cells withheld, counted from the CSV files
+    withheld = sum(1 for t in TABLES for row in read_table(folder, t) for k, v in row.items()
+                   if k.endswith("_marker") and "[c]" in v)
+    assert sum(manifest["disclosure"]["cells_withheld_by_rule"].values()) == withheld > 0
+
+
+def test_workbook_read_back(packs):
+    name, folder = sorted(packs.items())[-1]
+    book = openpyxl.load_workbook(folder / f"vrr_review_pack_{name}.xlsx")
+    assert book.sheetnames == SHEETS
+    notes_text = " ".join(str(c) for row in book["Notes"].iter_rows(values_only=True) for c in row if c)
+    used = set()
+    for sheet in SHEETS[3:]:
+        ws = book[sheet]
+        assert len(ws.tables) == 1, sheet  # one marked-up table per sheet
+        table = next(iter(ws.tables.values()))
+        cells = list(ws[table.ref])
+        header = [c.value for c in cells[0]]
+        assert len(set(header)) == len(header) and all(header), sheet
+        assert not ws.merged_cells.ranges
+        for row in cells[1:]:
+            values = [c.value for c in row]
+            assert any(v not in (None, "") for v in values), f"blank row in {sheet}"
+            for head, value in zip(header, values):
+                if isinstance(value, str):
+                    used.update(re.findall(r"\[[a-z]+\]", value))
+                if isinstance(value, (int, float)) and "%" not in head and "days" not in head and "target" not in head.lower():
+                    assert not (0 < value < THRESHOLD), (sheet, head, value)
+        for row in ws.iter_rows(max_row=range_boundaries(table.ref)[1] - 1, values_only=True):
+            used.update(re.findall(r"\[[a-z]+\]", " ".join(str(c) for c in row if c)))
+    used -= {"note"}
+    assert used and used <= {"[c]", "[p]", "[r]", "[z]"}
+    for symbol in used:
+        assert symbol in notes_text, symbol
+    cover = " ".join(str(c) for row in book["Cover"].iter_rows(values_only=True) for c in row if c)
+    assert "06 October 2025" in cover and "Cohort basis" in cover and "Period basis" in cover
+
+
+def test_workbook_equals_the_csv_files(packs):
+    name, folder = sorted(packs.items())[-2]
+    book = openpyxl.load_workbook(folder / f"vrr_review_pack_{name}.xlsx")
+    for sheet, table in zip(SHEETS[3:], TABLES):
+        ws = book[sheet]
+        ref_range = next(iter(ws.tables.values())).ref
+        rows = [[c.value for c in r] for r in ws[ref_range]][1:]
+        records = read_table(folder, table)
+        if not records:
+            assert len(rows) == 1 and str(rows[0][0]).startswith("None")
+            continue
+        assert len(rows) == len(records), sheet
+        for row, record in zip(rows, records):
+            figures = [k for k in record if not k.endswith("_marker") and f"{k}_marker" in record]
+            values = row[len(record) - 2 * len(figures):-1]
+            for figure, value in zip(figures, values):
+                if record[figure] == "":
+                    assert value == record[f"{figure}_marker"].replace("[p]", "").replace("[r]", ""), (sheet, figure)
+                else:
+                    assert float(value) == float(record[figure]), (sheet, figure)
+
+
+def test_published_counts_and_rates_equal_the_independent_computation(sample_run, packs):
+    uptake = ref.vrr_uptake(sample_run.landing)
+    rolling = ref.vrr_uptake_rolling(sample_run.landing)
+    dims = {"All victims": "all", "Scheme": "scheme", "Age band": "age_band", "Sex": "sex",
+            "Ethnic group": "ethnicity_group", "Disability": "disability", "Offence group": "offence_group"}
+    checked = 0
+    for name, folder in packs.items():
+        quarter = quarter_of(label_of_folder(name))
+        for table, expected in (("uptake_quarter", uptake), ("uptake_rolling", rolling)):
+            records = read_table(folder, table)
+            keys = set()
+            for r in records:
+                force = "ALL" if r["force"] == "All forces" else r["force"]
+                key = (quarter, force, dims[r["cohort_dimension"]], r["cohort_value"])
+                keys.add(key)
+                want = expected[key]
+                for column in ("eligible_decisions", "decisions_with_request"):
+                    if r[column] != "":
+                        assert int(r[column]) == want[column], (name, table, key, column)
+                        checked += 1
+                    else:
+                        assert "[c]" in r[f"{column}_marker"]
+                for column in ("uptake_rate", "uptake_ci_lower", "uptake_ci_upper"):
+                    if r[column] != "":
+                        assert r[column] == pct(want[column]), (name, table, key, column)
+                provisional = "[p]" in r["eligible_decisions_marker"]
+                assert provisional == (want["as_at_date"] < ref.add_months(quarter, 6))
+            assert keys == {k for k in expected if k[0] == quarter}, (name, table)
+    assert checked > 1000
+
+
+def test_no_rate_gives_back_a_withheld_count(packs):
+    for name, folder in packs.items():
+        for table in TABLES:
+            for r in read_table(folder, table):
+                for rate, (numerator, denominator) in RATE_INPUTS.items():
+                    if rate in r and r[rate] != "":
+                        assert r[numerator] != "" and r[denominator] != "", (name, table, rate, r)
+                for median in ("median_days_to_request", "median_working_days_to_complete",
+                               "median_working_days_to_notify"):
+                    if median in r and r[median] != "" and median == "median_working_days_to_notify":
+                        assert r["notified"] != "" and int(r["notified"]) >= THRESHOLD
+                    if median in r and r[median] != "" and median == "median_working_days_to_complete":
+                        assert r["reviews_completed"] != "" and int(r["reviews_completed"]) >= THRESHOLD
+
+
+# --------------------------------------------------------------------------- the attack
+
+class Published:
+    """Every count the packs publish, under the attacker's own keys: a number, or None where withheld."""
+
+    def __init__(self):
+        self.cells: dict[tuple, int | None] = {}
+        self.equations: list[tuple[tuple, list[tuple]]] = []
+
+    def put(self, key: tuple, text: str) -> None:
+        value = None if text == "" else int(text)
+        if key in self.cells and self.cells[key] != value:
+            raise AssertionError(f"two packs publish different values for {key}: {self.cells[key]} and {value}")
+        self.cells[key] = value
+
+    def value(self, key):
+        return self.cells.get(key, 0)  # a row a table does not show is a zero
+
+    def equal(self, total: tuple, parts: list[tuple]) -> None:
+        self.equations.append((total, parts))
+
+
+def gather(packs: dict[str, Path]) -> Published:
+    pub = Published()
+    quarters = set()
+    for name, folder in packs.items():
+        quarter = quarter_of(label_of_folder(name))
+        quarters.add(quarter)
+        for table in ("uptake_quarter", "uptake_trend", "uptake_rolling"):
+            kind = "R" if table == "uptake_rolling" else "U"
+            for r in read_table(folder, table):
+                q = quarter_of(r["quarter"]) if table == "uptake_trend" else quarter
+                for m in COUNT_COLUMNS[table]:
+                    pub.put((kind, m, q, r["force"], r["cohort_dimension"], r["cohort_value"]), r[m])
+        for r in read_table(folder, "review_outcomes"):
+            dim, val = ("All victims", "All") if r["scheme"] == "All schemes" else ("Scheme", r["scheme"])
+            for m in COUNT_COLUMNS["review_outcomes"]:
+                pub.put(("U", m, quarter, r["force"], dim, val), r[m])
+        for r in read_table(folder, "requests_by_period"):
+            for m in COUNT_COLUMNS["requests_by_period"]:
+                pub.put(("P", m, quarter, r["force"], r["scheme"]), r[m])
+        for r in read_table(folder, "notification"):
+            pub.put(("U", "eligible_decisions", quarter, r["force"], "Scheme", r["scheme"]), r["decisions"])
+            for m in ("notified", "not_notified", "notified_within_target"):
+                pub.put(("N", m, quarter, r["force"], r["scheme"]), r[m])
+        for r in read_table(folder, "completeness"):
+            if r["population"] == "VRR-eligible decisions":
+                pub.put(("U", "eligible_decisions", quarter, r["force"], "All victims", "All"), r["decisions"])
+            else:
+                pub.put(("C", "decisions", quarter, r["force"], r["population"]), r["decisions"])
+            pub.put(("C", "recorded", quarter, r["force"], r["population"], r["characteristic"]), r["recorded"])
+        for r in read_table(folder, "withdrawal_rate"):
+            for m in COUNT_COLUMNS["withdrawal_rate"]:
+                pub.put(("W", m, quarter, r["force"], r["offence_group"]), r[m])
+        for r in read_table(folder, "withdrawal_reasons"):
+            pub.put(("V", quarter, r["force"], r["offence_group"], r["withdrawal_stage"], r["withdrawal_reason"]),
+                    r["decisions"])
+    # What adds up, as any reader of the definitions knows.
+    keys = list(pub.cells)
+    by_force = defaultdict(list)
+    for key in keys:
+        force_at = 1 if key[0] == "V" else 3
+        if key[force_at] != "All forces":
+            by_force[key[:force_at] + ("All forces",) + key[force_at + 1:]].append(key)
+    for total, parts in by_force.items():
+        pub.equal(total, parts)
+    by_dimension = defaultdict(lambda: defaultdict(list))
+    for key in keys:
+        if key[0] in ("U", "R") and key[4] != "All victims":
+            by_dimension[key[:4] + ("All victims", "All")][key[4]].append(key)
+    for total, dimensions in by_dimension.items():
+        for parts in dimensions.values():
+            pub.equal(total, parts)
+    for key in keys:
+        kind = key[0]
+        if kind == "U" and key[1] == "reviews_completed":
+            pub.equal(key, [("U", "reviews_stands", *key[2:]), ("U", "reviews_overturned", *key[2:])])
+        if kind == "R":
+            window = [ref.add_months(key[2], -3 * k) for k in range(4)]
+            pub.equal(key, [("U", key[1], q, *key[3:]) for q in window])
+        if kind == "N" and key[1] == "notified":
+            pub.equal(("U", "eligible_decisions", key[2], key[3], "Scheme", key[4]), [key, ("N", "not_notified", *key[2:])])
+        if kind == "C" and key[1] == "recorded":
+            _, _, q, force, population, characteristic = key
+            if population == "VRR-eligible decisions":
+                dim, val = UNKNOWN_CATEGORY[characteristic]
+                pub.equal(("U", "eligible_decisions", q, force, "All victims", "All"),
+                          [key, ("U", "eligible_decisions", q, force, dim, val)])
+        if kind == "C" and key[1] == "decisions":
+            _, _, q, force, population = key
+            groups = [k for k in keys if k[0] == "W" and k[1] == "outcomes_assigned" and k[2] == q and k[3] == force]
+            if population == "Rape":
+                groups = [k for k in groups if k[4] in ("Adult rape", "Child rape")]
+            pub.equal(key, groups)
+        if kind == "W" and key[1] == "victim_does_not_support":
+            pub.equal(key, [k for k in keys if k[0] == "V" and k[1:4] == key[2:5]])
+    pub.quarters = quarters
+    return pub
+
+
+def test_equations_hold_on_the_published_values(packs):
+    """The attacker's equations are right: wherever every member is published, they add up."""
+    pub = gather(packs)
+    checked = 0
+    for total, parts in pub.equations:
+        members = [total, *parts]
+        if all(pub.value(m) is not None for m in members):
+            assert pub.value(total) == sum(pub.value(p) for p in parts), (total, parts)
+            checked += 1
+    assert checked > 1000
+
+
+def test_no_withheld_count_can_be_recovered_by_subtraction(packs):
+    pub = gather(packs)
+    withheld = {k for k, v in pub.cells.items() if v is None}
+    assert len(withheld) > 500
+    recovered = {}
+    changed = True
+    while changed:  # subtract, and subtract again with whatever was recovered
+        changed = False
+        for total, parts in pub.equations:
+            members = [total, *parts]
+            unknown = [m for m in members if pub.value(m) is None and m not in recovered]
+            if len(unknown) != 1:
+                continue
+            known = lambda m: recovered.get(m, pub.value(m))  # noqa: E731
+            (target,) = unknown
+            if target == total:
+                recovered[target] = sum(known(p) for p in parts)
+            else:
+                recovered[target] = known(total) - sum(known(p) for p in parts if p != target)
+            changed = True
+    assert recovered == {}
+
+
+def test_no_count_of_one_to_four_in_any_csv(packs):
+    for name, folder in packs.items():
+        for table in TABLES:
+            for r in read_table(folder, table):
+                for column in COUNT_COLUMNS[table]:
+                    assert r[column] == "" or not (0 < int(r[column]) < THRESHOLD), (name, table, column)
+
+
+def test_html_shows_only_published_percentages(packs):
+    for name, folder in list(packs.items())[-3:]:
+        published = {r[c] for t in TABLES for r in read_table(folder, t) for c in RATE_INPUTS if r.get(c)}
+        page = (folder / f"vrr_review_pack_{name}.html").read_text(encoding="utf-8")
+        text = re.sub(r"<svg.*?</svg>", " ", page, flags=re.S)  # chart shapes carry axis ticks, not data
+        shown = set(re.findall(r"(\d+\.\d)%", text))
+        assert shown and shown <= published, shown - published
+        assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text
+
+
+def test_disclosure_log(sample_run, packs):
+    rows = sample_run.query("select * from marts.disclosure_log")
+    assert {r["rule"] for r in rows} >= {"primary", "secondary", "dependent"}
+    for r in rows:
+        if r["rule"] == "primary":
+            assert 0 < r["value"] < THRESHOLD
+    name, folder = sorted(packs.items())[-1]
+    label = label_of_folder(name)
+    logged = {(r["figure"], r["breakdown"]) for r in rows if r["period_label"] == label and r["source_mart"] == "vrr_uptake"}
+    for r in read_table(folder, "uptake_quarter"):
+        if "[c]" in r["decisions_with_request_marker"]:
+            breakdown = f"Force: {r['force']}; Cohort dimension: {r['cohort_dimension']}; Cohort: {r['cohort_value']}"
+            assert ("decisions_with_request", breakdown) in logged
