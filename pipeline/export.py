@@ -2,6 +2,7 @@
 complete quarter's review pack (workbook, CSV files, HTML page, manifest), every pack folder swapped in whole."""
 
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -129,15 +130,56 @@ PACK_FILES = {
 }
 
 
+def code_fingerprint() -> str:
+    """SHA-256 of the code that renders a pack: a pack written by other code is rewritten even at one version."""
+    digest = hashlib.sha256(__version__.encode())
+    for module in (pack, publication, report, pack.disclosure):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def pack_fingerprint(info: publication.PackInfo, tables: list, revisions: list[dict], inputs: list[dict]) -> str:
+    """SHA-256 of everything a pack shows: the same fingerprint means the same files."""
+    content = {
+        "code": code_fingerprint(),
+        "info": [info.label, info.as_at.isoformat(), info.threshold, info.contact, info.version,
+                 [sorted((k, str(v)) for k, v in r.items()) for r in info.eligibility_rules]],
+        "tables": [[t.name, [[repr(row[c.name]) if not isinstance(row[c.name], pack.Figure) else
+                              [row[c.name].value, list(row[c.name].markers)] for c in t.columns] + [row["provisional"]]
+                             for row in t.rows]] for t in tables],
+        "revisions": revisions,
+        "inputs": inputs,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def published_fingerprint(folder: Path) -> str | None:
+    """The fingerprint of a published pack whose files are all as its SHA256SUMS says, else None."""
+    sums, manifest = folder / atomic.SUMS_NAME, folder / "manifest.json"
+    if not sums.exists() or not manifest.exists():
+        return None
+    for line in sums.read_text(encoding="utf-8").splitlines():
+        digest, name = line.split("  ", 1)
+        path = folder / name
+        if not path.is_file() or atomic.sha256_of(path) != digest:
+            return None
+    return json.loads(manifest.read_text(encoding="utf-8")).get("content_sha256")
+
+
 def write_pack(control: pack.Control, quarter, folder: Path, previous: Path | None, settings: Settings,
-               inputs: list[dict]) -> dict:
-    """Write one quarter's pack into `folder` (a staging folder) and return its manifest."""
+               inputs: list[dict]) -> dict | None:
+    """Write one quarter's pack into `folder` (a staging folder) and return its manifest; None when the published
+    pack `previous` already shows exactly this (nothing to write)."""
     info = publication.PackInfo(quarter, export_label(quarter), control.data.as_at, control.threshold,
                                 settings.pack_contact, __version__, control.data.eligibility_rules)
     tables = control.builder().tables(quarter)
     current = publication.current_figures(tables)
     before, before_revisions = publication.read_previous(previous, tables)
     revisions = publication.revisions_between(before, before_revisions, current, tables)
+    fingerprint = pack_fingerprint(info, tables, revisions, inputs)
+    if previous is not None and published_fingerprint(previous) == fingerprint:
+        return None
     revised = publication.revised_keys(revisions)
     (folder / "csv").mkdir(parents=True)
     for table in tables:
@@ -168,6 +210,7 @@ def write_pack(control: pack.Control, quarter, folder: Path, previous: Path | No
             "cells_withheld_by_rule": publication.withheld_counts(tables),
         },
         "revised_figures": len(revisions),
+        "content_sha256": fingerprint,
         "tables": {table.name: len(table.rows) for table in tables},
     }
     manifest["files"] = {
@@ -196,6 +239,7 @@ def quarterly_export(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.
     window = context.partition_time_window
     staging = settings.export_dir / f".staging-{context.run_id}"
     written: dict[str, dict] = {}
+    unchanged: list[str] = []
     with warehouse.published_read_only(settings.warehouse_path) as con:
         if con is None:
             raise dg.Failure(f"No published warehouse at {settings.warehouse_path}: run the whole job first.")
@@ -210,8 +254,11 @@ def quarterly_export(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.
     for quarter in complete:
         label = export_label(quarter)
         final = settings.export_dir / label
-        written[label] = write_pack(control, quarter, staging / label, final if final.is_dir() else None, settings,
-                                    inputs)
+        manifest = write_pack(control, quarter, staging / label, final if final.is_dir() else None, settings, inputs)
+        if manifest is None:
+            unchanged.append(label)
+            continue
+        written[label] = manifest
         atomic.publish_folder(staging / label, final)
     removed = []
     for quarter in requested:
@@ -227,6 +274,7 @@ def quarterly_export(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.
     return dg.MaterializeResult(
         metadata={
             "quarters_exported": dg.MetadataValue.json(sorted(written)),
+            "quarters_unchanged": dg.MetadataValue.json(unchanged),
             "export_dir": dg.MetadataValue.path(str(settings.export_dir)),
             "folders_removed": dg.MetadataValue.json(removed),
             "files": dg.MetadataValue.json({label: sorted(m["files"]) for label, m in written.items()}),

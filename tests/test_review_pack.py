@@ -274,7 +274,7 @@ def gather(packs: dict[str, Path]) -> Published:
     keys = list(pub.cells)
     by_force = defaultdict(list)
     for key in keys:
-        force_at = 1 if key[0] == "V" else 3
+        force_at = 2 if key[0] == "V" else 3
         if key[force_at] != "All forces":
             by_force[key[:force_at] + ("All forces",) + key[force_at + 1:]].append(key)
     for total, parts in by_force.items():
@@ -379,3 +379,63 @@ def test_disclosure_log(sample_run, packs):
         if "[c]" in r["decisions_with_request_marker"]:
             breakdown = f"Force: {r['force']}; Cohort dimension: {r['cohort_dimension']}; Cohort: {r['cohort_value']}"
             assert ("decisions_with_request", breakdown) in logged
+
+
+@pytest.mark.browser
+def test_pack_page_in_a_real_browser(packs, tmp_path):
+    from tests.browser import check_page
+
+    name, folder = sorted(packs.items())[-1]
+    result = check_page(folder / f"vrr_review_pack_{name}.html", tmp_path / "screens")
+    assert result["console_errors"] == []
+    assert result["requests"] == []
+    assert len(result["charts"]) == 4 and not any(chart["blank"] for chart in result["charts"])
+    assert result["violations"] == []
+
+
+def test_a_correction_to_an_earlier_quarter_is_marked_revised(pipeline_run, tmp_path):
+    """Ten more eligible decisions arrive for 2020/21 Q1 in a later extract: that quarter's pack marks the changed
+    figures [r] and lists them with their previous values; a rerun after that changes no byte."""
+    from pipeline.synthetic import generate_sample
+    from tests.conftest import write_csv
+
+    landing = tmp_path / "landing"
+    generate_sample(landing, as_at=dt.date(2021, 1, 6))
+    run = pipeline_run(landing)
+    assert run().success
+    folder = run.exports / "2020-21-Q1"
+    before = {r["cohort_value"]: r for r in read_table(folder, "uptake_quarter")
+              if r["force"] == "All forces" and r["cohort_dimension"] in ("All victims", "Scheme")}
+    assert not any("[r]" in v for t in TABLES for r in read_table(folder, t) for v in r.values())
+
+    header = (landing / "decisions_2021-01-06.csv").read_text().splitlines()[0].split(",")
+    rows = []
+    for i in range(10):
+        values = dict.fromkeys(header, "")
+        values |= {"decision_id": f"DNEW{i:03d}", "crime_reference": f"CR/NEW/{i}", "force_code": "CEN",
+                   "offence_code": "19C", "decision_date": "2020-05-1" + str(i % 9), "outcome_code": "15",
+                   "decision_maker": "police", "suspect_interviewed": "Y", "victim_notified_date": "2020-05-20",
+                   "victim_id": f"VNEW{i}", "victim_age": "30", "victim_sex": "F", "victim_ethnicity": "W1",
+                   "victim_disability": "N"}
+        rows.append([values[h] for h in header])
+    write_csv(landing / "decisions_2021-02-01.csv", header, rows)
+    assert run().success
+
+    after = {r["cohort_value"]: r for r in read_table(folder, "uptake_quarter")
+             if r["force"] == "All forces" and r["cohort_dimension"] in ("All victims", "Scheme")}
+    assert int(after["All"]["eligible_decisions"]) == int(before["All"]["eligible_decisions"]) + 10
+    assert "[r]" in after["All"]["eligible_decisions_marker"]
+    assert "[r]" in after["Police"]["eligible_decisions_marker"]
+    assert "[r]" not in after["CPS"]["eligible_decisions_marker"]  # unchanged
+    revisions = read_table(folder, "revisions")
+    all_forces = [r for r in revisions if r["figure"] == "Eligible decisions" and r["table"] == "Uptake_quarter"
+                  and r["breakdown"] == "Force: All forces; Cohort dimension: All victims; Cohort: All"]
+    assert len(all_forces) == 1
+    assert (all_forces[0]["previous"], all_forces[0]["revised"], all_forces[0]["change"]) == (
+        before["All"]["eligible_decisions"], after["All"]["eligible_decisions"], "10.0")
+    book = openpyxl.load_workbook(folder / "vrr_review_pack_2020-21-Q1.xlsx")
+    statuses = [row[-1] for row in book["Uptake_quarter"].iter_rows(values_only=True) if row and row[0] == "All forces"]
+    assert "Final, revised [r]" in statuses
+    files = {p.relative_to(run.exports): p.read_bytes() for p in run.exports.rglob("*") if p.is_file()}
+    assert run().success
+    assert {p.relative_to(run.exports): p.read_bytes() for p in run.exports.rglob("*") if p.is_file()} == files
