@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 PRIMARY = "primary"
@@ -38,29 +38,53 @@ RULE_TEXT = {
 
 @dataclass(frozen=True)
 class Relation:
-    """total = sum(parts)."""
+    """total = sum(parts) - sum(minus)."""
 
     total: Hashable
     parts: tuple[Hashable, ...]
+    minus: tuple[Hashable, ...] = ()
 
     def members(self) -> tuple[Hashable, ...]:
-        return (self.total, *self.parts)
+        return (self.total, *self.parts, *self.minus)
 
 
 def check_relations(values: Mapping[Hashable, int], relations: Iterable[Relation]) -> None:
     """Every relation must hold on the true values: a relation that does not would be a modelling error."""
     for relation in relations:
         total = values.get(relation.total, 0)
-        parts = sum(values.get(part, 0) for part in relation.parts)
+        parts = sum(values.get(part, 0) for part in relation.parts) - sum(values.get(m, 0) for m in relation.minus)
         if total != parts:
             raise ValueError(f"relation does not add up ({total} != {parts}): {relation.total} = sum of {relation.parts}")
 
 
-def withhold(values: Mapping[Hashable, int], relations: list[Relation], threshold: int) -> dict[Hashable, str]:
-    """The withheld counts, each with its rule (primary or secondary)."""
+def withhold(values: Mapping[Hashable, int], relations: list[Relation], threshold: int,
+             audit: Callable[[Relation], bool] | None = None) -> dict[Hashable, str]:
+    """The withheld counts, each with its rule (primary or secondary).
+
+    With `audit` (which relations the exact audit covers), the relations it selects are then audited exactly:
+    a withheld count that any combination of them determines (not only one relation at a time) takes another
+    count with it, until none is determined."""
     if threshold < 1:
         raise ValueError("the disclosure threshold must be at least 1")
     withheld: dict[Hashable, str] = {key: PRIMARY for key, value in values.items() if 0 < value < threshold}
+    _subtraction_safe(values, relations, withheld)
+    if audit is not None:
+        audited = [r for r in relations if audit(r)]
+        changed: set[Hashable] | None = None  # first pass: every group
+        while True:
+            extra = _determined_fixes(values, audited, withheld, changed)
+            if not extra:
+                break
+            before = set(withheld)
+            for key in extra:
+                withheld[key] = SECONDARY
+            _subtraction_safe(values, relations, withheld)
+            changed = set(withheld) - before
+    return withheld
+
+
+def _subtraction_safe(values: Mapping[Hashable, int], relations: list[Relation], withheld: dict[Hashable, str]) -> None:
+    """Withhold more until no relation has exactly one withheld member."""
     by_member: dict[Hashable, list[int]] = defaultdict(list)
     for index, relation in enumerate(relations):
         for member in relation.members():
@@ -83,7 +107,72 @@ def withhold(values: Mapping[Hashable, int], relations: list[Relation], threshol
             if other not in queued:
                 queued.add(other)
                 heapq.heappush(pending, other)
-    return withheld
+
+
+def _determined_fixes(values: Mapping[Hashable, int], relations: list[Relation],
+                      withheld: Mapping[Hashable, str], changed: set[Hashable] | None) -> list[Hashable]:
+    """Exact audit: for each withheld count that the relations determine (its unit vector lies in the row space of
+    the relations restricted to the withheld counts), the smallest non-zero published count of a relation it is in.
+    Works per connected group of withheld counts, on the eigenvectors of A'A (null space: eigenvalue 0)."""
+    import numpy as np
+
+    unknown = sorted(withheld, key=repr)
+    index = {key: i for i, key in enumerate(unknown)}
+    rows: list[dict[int, int]] = []
+    row_relation: list[Relation] = []
+    for relation in relations:
+        row: dict[int, int] = defaultdict(int)
+        for member, sign in ((relation.total, 1), *((p, -1) for p in relation.parts), *((m, 1) for m in relation.minus)):
+            if member in index:
+                row[index[member]] += sign
+        row = {k: v for k, v in row.items() if v}
+        if row:
+            rows.append(row)
+            row_relation.append(relation)
+    parent = list(range(len(unknown)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for row in rows:
+        first, *rest = row
+        for other in rest:
+            parent[find(other)] = find(first)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(unknown)):
+        groups[find(i)].append(i)
+    by_group: dict[int, list[int]] = defaultdict(list)
+    for r, row in enumerate(rows):
+        by_group[find(next(iter(row)))].append(r)
+    fixes: dict[Hashable, None] = {}
+    for root, members in sorted(groups.items()):
+        if changed is not None and not any(unknown[j] in changed for j in members):
+            continue  # audited before and nothing in it has changed since
+        position = {j: n for n, j in enumerate(members)}
+        matrix = np.zeros((len(by_group[root]), len(members)))
+        for n, r in enumerate(by_group[root]):
+            for j, v in rows[r].items():
+                matrix[n, position[j]] = v
+        eigenvalues, vectors = np.linalg.eigh(matrix.T @ matrix)
+        null = vectors[:, eigenvalues < 1e-8]
+        for j in members:
+            if null.shape[1] and np.abs(null[position[j]]).max() > 1e-6:
+                continue
+            key = unknown[j]
+            candidates = [m for r in by_group[root] if j in rows[r] for m in row_relation[r].members()
+                          if m not in withheld and values.get(m, 0) > 0]
+            # a relation whose other members are all withheld or zero: withhold a zero as well
+            candidates = candidates or [m for r in by_group[root] if j in rows[r] for m in row_relation[r].members()
+                                        if m not in withheld and m in values]
+            # determined through other relations of the group only: withhold from those
+            candidates = candidates or [m for r in by_group[root] for m in row_relation[r].members()
+                                        if m not in withheld and m in values]
+            if candidates:
+                fixes[min(candidates, key=lambda m: (values[m], repr(m)))] = None
+    return list(fixes)
 
 
 def dependent_rule(inputs: Iterable[Hashable], withheld: Mapping[Hashable, str]) -> str | None:

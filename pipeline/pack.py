@@ -161,6 +161,7 @@ def published_counts(data: MartData) -> Counts:
     counts.relate_forces(uptake_keys)
 
     rolling_keys: list[tuple] = []
+    sliding: list[tuple] = []
     present = {k for k in counts.values}
     for row in data.rows["vrr_uptake_rolling"]:
         for measure in UPTAKE_COUNTS_ALL_DIMENSIONS:
@@ -170,8 +171,15 @@ def published_counts(data: MartData) -> Counts:
             window = [add_quarters(row["period_start"], -k) for k in range(4)]
             parts = [("vrr_uptake", measure, q, *key[3:]) for q in window]
             counts.relate(key, [p for p in parts if p in present])
+            # Consecutive windows share three quarters: their difference is this quarter less the one that left.
+            before = ("vrr_uptake_rolling", measure, add_quarters(row["period_start"], -1), *key[3:])
+            left = ("vrr_uptake", measure, add_quarters(row["period_start"], -4), *key[3:])
+            sliding.append((key, before, parts[0], left))
     relate_dimensions(counts, rolling_keys)
     counts.relate_forces(rolling_keys)
+    for key, before, entered, left in sliding:
+        counts.relations.append(disclosure.Relation(
+            key, tuple(k for k in (before, entered) if k in counts.values), tuple(k for k in (left,) if k in present)))
 
     keys = []
     for row in data.rows["nfa_notification_timeliness"]:
@@ -662,7 +670,13 @@ class Control:
 def control(data: MartData, threshold: int) -> Control:
     counts = published_counts(data)
     disclosure.check_relations(counts.values, counts.relations)
-    return Control(data, counts, disclosure.withhold(counts.values, counts.relations, threshold), threshold)
+    withheld = disclosure.withhold(counts.values, counts.relations, threshold, audit=within_quarter)
+    return Control(data, counts, withheld, threshold)
+
+
+def within_quarter(relation: disclosure.Relation) -> bool:
+    """The relations the exact audit covers: all but the rolling windows', which tie every quarter together."""
+    return not any(member[0] == "vrr_uptake_rolling" for member in relation.members())
 
 
 def with_markers(figure: Figure, *markers: str) -> Figure:
