@@ -3,9 +3,9 @@
 
 import csv
 import datetime as dt
-import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +13,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from pipeline import __version__, warehouse
+from pipeline.atomic import publish_folder, write_sha256sums
 from pipeline.partitions import BACKFILL_POLICY, export_label, quarterly, quarters_in_window
 from pipeline.resources import VrrSettings
 from pipeline.transform import vrr_dbt_models
@@ -52,10 +53,6 @@ def write_csv(path: Path, columns: list[str], rows: list[tuple]) -> None:
         out = csv.writer(handle, lineterminator="\n")
         out.writerow(columns)
         out.writerows([safe_cell(v) for v in row] for row in rows)
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def replace_atomically(staged: Path, final: Path) -> None:
@@ -164,19 +161,19 @@ def quarterly_export(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.
         for quarter in quarters:
             exported[export_label(quarter)] = export_quarter(con, quarter, staging)
         manifest = write_manifest(con, settings, context.run_id, exported)
+    # Each quarter's folder is finished in staging, given its SHA256SUMS last, and swapped in whole: a reader (or a
+    # kill at any moment) sees the old folder or the new one, never a mix.
     for quarter in quarters:
         label = export_label(quarter)
+        sums = write_sha256sums(staging / label)
         for mart in EXPORTED_MARTS:
             for suffix in (".csv", ".parquet"):
-                final = settings.export_dir / label / f"{mart}{suffix}"
-                replace_atomically(staging / label / f"{mart}{suffix}", final)
-                exported[label][mart][f"{suffix[1:]}_sha256"] = sha256_of(final)
+                exported[label][mart][f"{suffix[1:]}_sha256"] = sums[f"{mart}{suffix}"]
+        publish_folder(staging / label, settings.export_dir / label)
     manifest_path = staging / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     replace_atomically(manifest_path, settings.export_dir / "manifest.json")
-    for leftover in sorted(staging.rglob("*"), reverse=True):
-        leftover.rmdir()
-    staging.rmdir()
+    shutil.rmtree(staging)
     return dg.MaterializeResult(
         metadata={
             "quarters_exported": dg.MetadataValue.json(sorted(exported)),
