@@ -10,7 +10,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from pipeline import lock
-from pipeline.warehouse import private_umask, remove_stale
+from pipeline.warehouse import discard_build, private_umask, remove_stale
 from pipeline.settings import DBT_PROJECT_DIR, Settings, resolve_settings
 
 
@@ -46,7 +46,9 @@ class VrrSettings(dg.ConfigurableResource):
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if lock.run_process_id() == os.getpid():  # this process is the run's own: the run ends here
-            lock.release(self.resolve().warehouse_path, context.run_id)
+            warehouse_path = self.resolve().warehouse_path
+            discard_build(warehouse_path, context.run_id)  # nothing left of a failed run
+            lock.release(warehouse_path, context.run_id)
 
     def resolve(self) -> Settings:
         env = dict(os.environ)

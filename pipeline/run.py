@@ -174,7 +174,18 @@ def report_failure(result, log: Path) -> None:
         say(f"failed checks: {', '.join(checks)}")
     for step, cls, message in found or [("run", "", "the run failed")]:
         say(f"step {step} failed: {message if cls in EXPECTED_ERRORS else f'{cls}: {message}'}")
-    say(f"the run failed; {UNCHANGED}")
+    if published(result):
+        say("the run failed after publishing the new warehouse; each quarter's export folder is wholly from this "
+            "run or from the previous one (check with sha256sum -c SHA256SUMS). Run again to finish the exports.")
+    else:
+        say(f"the run failed; {UNCHANGED}")
+
+
+def published(result) -> bool:
+    return any(
+        e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and e.asset_key == dg.AssetKey("published_warehouse")
+        for e in result.all_events
+    )
 
 
 def refuse_unless_ready(settings: Settings) -> None:

@@ -52,6 +52,13 @@ def remove_stale(warehouse_path: Path, export_dir: Path | None, run_id: str) -> 
     return removed
 
 
+def discard_build(warehouse_path: Path, run_id: str) -> None:
+    """Remove this run's build (and write-ahead log) if it is still there: the run ended without publishing it."""
+    build = build_path(warehouse_path, run_id)
+    for path in (build, build.with_name(build.name + ".wal")):
+        path.unlink(missing_ok=True)
+
+
 def start_build(warehouse_path: Path, run_id: str) -> Path:
     """Create an empty build file for this run, removing builds left by runs that failed or were killed."""
     private_umask()
