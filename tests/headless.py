@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from tests.conftest import ROOT, PipelineRun
@@ -29,19 +30,32 @@ def runner_env(run: PipelineRun, **extra: str) -> dict[str, str]:
     return env
 
 
+def start_command(run: PipelineRun, command: list[str], **extra: str) -> subprocess.Popen:
+    """Start a command of the project in its own process group (so a test can kill the whole run, dbt included),
+    its stdout and stderr going to a file (a pipe nobody reads would block it): read them with `output`."""
+    out = run.tmp / f"console-{uuid.uuid4().hex[:8]}.txt"
+    with out.open("w") as handle:
+        process = subprocess.Popen(command, cwd=ROOT, env=runner_env(run, **extra), start_new_session=True,
+                                   stdout=handle, stderr=subprocess.STDOUT, text=True)
+    process.console = out
+    return process
+
+
 def start_runner(run: PipelineRun, **extra: str) -> subprocess.Popen:
-    """Start the runner in its own process group (so a test can kill the whole run, dbt included)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipeline.run"], cwd=ROOT, env=runner_env(run, **extra), start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    return start_command(run, [sys.executable, "-m", "pipeline.run"], **extra)
+
+
+def output(process: subprocess.Popen, timeout: float = 600) -> list[str]:
+    """Wait for the process to end; its console lines (stdout and stderr together)."""
+    process.wait(timeout=timeout)
+    return process.console.read_text(encoding="utf-8", errors="replace").splitlines()
 
 
 def run_runner(run: PipelineRun, **extra: str) -> tuple[int, list[str]]:
-    """Run the runner to its end: (exit status, console lines, stdout and stderr together)."""
+    """Run the runner to its end: (exit status, console lines)."""
     process = start_runner(run, **extra)
-    output, _ = process.communicate(timeout=600)
-    return process.returncode, output.splitlines()
+    lines = output(process)
+    return process.returncode, lines
 
 
 def last_lines(lines: list[str], n: int) -> list[str]:

@@ -15,7 +15,7 @@ from pipeline.settings import resolve_settings
 from pipeline.synthetic import generate_sample
 from tests import reference as ref
 from tests.conftest import TEST_KEY, PipelineRun, write_csv
-from tests.headless import leftovers, quarter_folders, sha256sum_check, snapshot, start_runner
+from tests.headless import leftovers, output, quarter_folders, sha256sum_check, snapshot, start_runner
 
 D = list(contract.DECISION_COLUMNS)
 R = list(contract.REQUEST_COLUMNS)
@@ -77,7 +77,7 @@ def kill_9_when(run: PipelineRun, moment, what: str, settle: float = 0.0) -> Non
     try:
         deadline = time.monotonic() + 300
         while not moment():
-            assert process.poll() is None, f"the run ended before {what}: {process.stdout.read()[-2000:]}"
+            assert process.poll() is None, f"the run ended before {what}: {output(process)[-30:]}"
             assert time.monotonic() < deadline, f"{what} never came"
             time.sleep(0.005)
         time.sleep(settle)
