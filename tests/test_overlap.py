@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 
 from pipeline import lock, warehouse
+from pipeline.schedules import RUN_QUEUE_TAG
 from tests import reference as ref
 from tests.conftest import ROOT, PipelineRun, write_csv
 from tests.headless import UNCHANGED, last_lines, leftovers, output, start_command, start_runner
@@ -150,6 +151,9 @@ def test_overlapping_headless_runs_wait_or_stop_cleanly(tmp_path, landing):
                        "30 minutes, VRR_LOCK_WAIT_SECONDS)."]
     assert_figures_exact(run)
     assert leftovers(run) == []
+    with dg.DagsterInstance.from_config(str(run.tmp / "dagster_home")) as instance:
+        tags = [r.dagster_run.tags.get(RUN_QUEUE_TAG) for r in instance.get_run_records()]
+    assert tags == ["headless", "headless"]  # never counted by the daemon's queue: the lock keeps them apart
 
 
 def test_a_multiprocess_run_holds_the_lock_from_its_first_step_to_its_last(tmp_path, landing):
@@ -181,3 +185,16 @@ def test_a_multiprocess_run_holds_the_lock_from_its_first_step_to_its_last(tmp_p
     assert sum("the warehouse is in use by run " + holder.run_id in line for line in headless_out) == 1
     assert_figures_exact(run)
     assert leftovers(run) == []
+
+
+def test_dagster_queues_vrr_pipeline_runs_one_at_a_time(tmp_path):
+    """dagster.yaml (as make installs it) lets one run tagged as Dagster's vrr_pipeline run be in progress; the
+    job's runs (schedule, sensor, UI) carry that tag (the headless runner's runs another value: see above)."""
+    from pipeline.definitions import defs
+
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        queue = instance.get_concurrency_config().run_queue_config
+        assert queue.tag_concurrency_limits == [{"key": RUN_QUEUE_TAG, "value": "dagster", "limit": 1}]
+        assert instance.get_concurrency_config().pool_config.default_pool_limit is None
+    assert defs.resolve_job_def("vrr_pipeline").tags[RUN_QUEUE_TAG] == "dagster"
