@@ -69,7 +69,7 @@ def readable_console(init_context: dg.InitLoggerContext) -> logging.Logger:
 
 
 def run_job(instance: dg.DagsterInstance, first: str | None = None, last: str | None = None, *,
-            run_id: str | None = None, wait_seconds: float | None = None):
+            run_id: str | None = None):
     """Run the whole job in this process over the quarters first..last (default: every quarter).
 
     The run takes the warehouse lock before its first step and gives it up after its last; LockNotObtained when
@@ -86,8 +86,8 @@ def run_job(instance: dg.DagsterInstance, first: str | None = None, last: str | 
         tags[ASSET_PARTITION_RANGE_END_TAG] = last
     job = defs.resolve_job_def("vrr_pipeline").with_logger_defs({"console": readable_console})
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    wait = settings.lock_wait_seconds if wait_seconds is None else wait_seconds
-    dead = lock.acquire(settings.warehouse_path, run_id, wait_seconds=wait, say=say, owner_pid=os.getpid())
+    dead = lock.acquire(settings.warehouse_path, run_id, wait_seconds=settings.lock_wait_seconds, say=say,
+                        owner_pid=os.getpid())
     try:
         if dead is not None:
             lock.forget_dead_run(instance, dead.run_id)
