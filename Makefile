@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install browser run test dev manifest lock clean
+.PHONY: install browser run test soak dev manifest lock clean
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 
 test: $(STAMP) browser $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m pytest
+
+# Twenty runs in a row with a reader holding the warehouse (left out of `make test`: it takes several minutes).
+soak: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
+	$(BIN)/python -m pytest -m slow tests/test_soak.py
 
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/dagster dev -w workspace.yaml

@@ -14,6 +14,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 FILE_NAME = re.compile(r"^(?P<kind>decisions|vrr_requests)_(?P<date>\d{4}-\d{2}-\d{2})\.csv$")
 
@@ -105,8 +106,32 @@ class LandingFolder:
         return max((e.extract_date for e in self.extracts), default=None)
 
 
-def scan_landing(folder: Path) -> LandingFolder:
-    """List the extracts in a landing folder, oldest first; every other entry is listed as skipped."""
+def today_in_england() -> dt.date:
+    return dt.datetime.now(ZoneInfo("Europe/London")).date()
+
+
+def refuse_future_extracts(extracts: list[ExtractFile], today: dt.date) -> None:
+    """An extract cannot be dated after the day of the run: a typo in the name (2031 for 2021) would otherwise
+    become the warehouse's as-at date."""
+    future = [e for e in extracts if e.extract_date > today]
+    if future:
+        raise ExtractError(
+            "; ".join(f"{e.name}: the date in its name, {e.extract_date}, is after today ({today})" for e in future)
+            + ". Correct the file name (a mistyped year?) and run again."
+        )
+
+
+def refuse_repeated_columns(name: str, header: list[str]) -> None:
+    """A header naming a column twice is ambiguous: which of the two holds the value?"""
+    repeated = sorted({h for h in header if h and header.count(h) > 1})
+    if repeated:
+        raise ExtractError(f"{name}: the header names column(s) {', '.join(repeated)} more than once")
+
+
+def scan_landing(folder: Path, today: dt.date | None = None) -> LandingFolder:
+    """List the extracts in a landing folder, oldest first; every other entry is listed as skipped.
+
+    ExtractError when an extract's name is dated after `today` (default: today in England)."""
     if not folder.is_dir():
         raise ExtractError(f"landing folder {folder} does not exist or is not a folder")
     extracts, skipped = [], []
@@ -130,6 +155,7 @@ def scan_landing(folder: Path) -> LandingFolder:
             continue
         extracts.append(ExtractFile(path, match["kind"], extract_date))
     extracts.sort(key=lambda e: (e.extract_date, e.kind, e.name))
+    refuse_future_extracts(extracts, today or today_in_england())
     return LandingFolder(extracts, skipped)
 
 
@@ -238,6 +264,7 @@ def read_extract(extract: ExtractFile) -> ParsedExtract:
     if not records or not any(v.strip() for v in records[0][1]):
         raise ExtractError(f"{extract.name}: the file has no header row")
     header = [normalise_header(h) for h in records[0][1]]
+    refuse_repeated_columns(extract.name, header)
     expected = COLUMNS[extract.kind]
     missing = [c for c in expected if c not in header]
     if missing:
@@ -245,9 +272,6 @@ def read_extract(extract: ExtractFile) -> ParsedExtract:
             f"{extract.name}: missing required column(s) {', '.join(missing)}; "
             f"expected columns: {', '.join(expected)}"
         )
-    duplicated = sorted({h for h in header if header.count(h) > 1 and h in expected})
-    if duplicated:
-        raise ExtractError(f"{extract.name}: column(s) {', '.join(duplicated)} appear more than once in the header")
     positions = [header.index(c) for c in expected]
     extra = [h for h in header if h not in expected]
     rows = []

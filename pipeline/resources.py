@@ -9,7 +9,8 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from pipeline.warehouse import private_umask
+from pipeline import lock
+from pipeline.warehouse import discard_build, private_umask, remove_stale
 from pipeline.settings import DBT_PROJECT_DIR, Settings, resolve_settings
 
 
@@ -26,8 +27,28 @@ class VrrSettings(dg.ConfigurableResource):
     pseudonym_key: str = ""
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Every step of a run starts here: it takes (or already holds) the warehouse lock for its run.
+
+        In one process (`make run`, the tests) this happens once per run and the lock is given up at its end; in
+        a step's child process (the UI's multiprocess executor) the lock names the run worker, so it is held
+        between steps and lapses when that process ends, however it ends.
+        """
         # Warehouse, exports and quarantine hold special-category data: whatever a step writes is owner-only.
         private_umask()
+        settings = self.resolve()
+        dead = lock.acquire(settings.warehouse_path, context.run_id, wait_seconds=settings.lock_wait_seconds,
+                            say=context.log.warning)
+        if dead is not None:
+            context.log.warning(f"{dead.describe()} had ended without finishing; its leftovers are removed.")
+            if context.instance is not None:
+                lock.forget_dead_run(context.instance, dead.run_id)
+        remove_stale(settings.warehouse_path, settings.export_dir, context.run_id)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if lock.run_process_id() == os.getpid():  # this process is the run's own: the run ends here
+            warehouse_path = self.resolve().warehouse_path
+            discard_build(warehouse_path, context.run_id)  # nothing left of a failed run
+            lock.release(warehouse_path, context.run_id)
 
     def resolve(self) -> Settings:
         env = dict(os.environ)

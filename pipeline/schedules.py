@@ -5,8 +5,13 @@ import dagster as dg
 
 from pipeline.partitions import quarter_just_ended, quarterly
 
+# Runs launched through Dagster (schedule, sensor, UI) carry this tag; dagster.yaml lets one of them be in progress
+# at a time and queues the rest. The headless runner tags its runs otherwise: the warehouse lock keeps it apart.
+RUN_QUEUE_TAG = "vrr/run_queue"
+
 vrr_pipeline = dg.define_asset_job(
     "vrr_pipeline",
+    tags={RUN_QUEUE_TAG: "dagster"},
     selection=dg.AssetSelection.all(),
     partitions_def=quarterly,
     description="Ingest the landing folder, build and check the warehouse, publish it, and export the quarter(s).",

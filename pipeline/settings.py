@@ -36,11 +36,24 @@ class Settings:
     uses_demo_key: bool
     disclosure_threshold: int = 5
     pack_contact: str = DEFAULT_CONTACT
+    lock_wait_seconds: float = 30 * 60
 
 
 def _path(value: str | None, default: str) -> Path:
     path = Path(value) if value else PROJECT_ROOT / default
     return path if path.is_absolute() else (Path.cwd() / path)
+
+
+def _seconds(value: str | None, default: float) -> float:
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise RuntimeError(f"VRR_LOCK_WAIT_SECONDS must be a number of seconds (0 or more), not {value!r}.")
+    return seconds
 
 
 def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -49,6 +62,7 @@ def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
 
     Without VRR_LANDING_DIR the run uses the synthetic sample (generated under data/) and, when no key is
     given, a demo pseudonym key. With a real landing folder and no key it refuses to start (fail closed).
+    VRR_LOCK_WAIT_SECONDS: how long a run waits for another run holding the warehouse (default 30 minutes).
     """
     env = os.environ if environ is None else environ
     landing = env.get("VRR_LANDING_DIR") or ""
@@ -60,6 +74,7 @@ def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
             "of victim_id and crime_reference. Set VRR_PSEUDONYM_KEY (keep it out of the repository)."
         )
     return Settings(
+        lock_wait_seconds=_seconds(env.get("VRR_LOCK_WAIT_SECONDS"), 30 * 60),
         landing_dir=_path(landing, "data/landing_sample"),
         warehouse_path=_path(env.get("VRR_WAREHOUSE_PATH"), "data/warehouse/vrr.duckdb"),
         export_dir=_path(env.get("VRR_EXPORT_DIR"), "data/exports"),

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
+
+from pipeline import lock
 
 # Tables carried forward from the published warehouse into each new build (append-only history).
 HISTORY_TABLES = ("audit.quarantine_history",)
@@ -24,12 +27,43 @@ def private_umask() -> int:
     return os.umask(0o077)
 
 
+def _owner_run(name: str, marker: str) -> str:
+    """The run id in a leftover's name: `.vrr.duckdb.build-<run id>[.wal]`, `.staging-<run id>`."""
+    return name.split(marker, 1)[1].removesuffix(".wal")
+
+
+def remove_stale(warehouse_path: Path, export_dir: Path | None, run_id: str) -> list[Path]:
+    """Remove what runs that failed or were killed left behind (warehouse builds and their write-ahead logs,
+    export staging folders), except this run's and that of the run holding the warehouse lock, if alive."""
+    holder = lock.live_holder(warehouse_path)
+    keep = {run_id, holder.run_id} if holder else {run_id}
+    leftovers = [(p, ".build-") for p in warehouse_path.parent.glob(f".{warehouse_path.name}.build-*")]
+    if export_dir is not None and export_dir.is_dir():
+        leftovers += [(p, ".staging-") for p in export_dir.glob(".staging-*")]
+    removed = []
+    for path, marker in leftovers:
+        if _owner_run(path.name, marker) in keep:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def discard_build(warehouse_path: Path, run_id: str) -> None:
+    """Remove this run's build (and write-ahead log) if it is still there: the run ended without publishing it."""
+    build = build_path(warehouse_path, run_id)
+    for path in (build, build.with_name(build.name + ".wal")):
+        path.unlink(missing_ok=True)
+
+
 def start_build(warehouse_path: Path, run_id: str) -> Path:
     """Create an empty build file for this run, removing builds left by runs that failed or were killed."""
     private_umask()
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in warehouse_path.parent.glob(f".{warehouse_path.name}.build-*"):
-        stale.unlink()
+    remove_stale(warehouse_path, None, run_id)
     path = build_path(warehouse_path, run_id)
     with duckdb.connect(str(path)) as con:
         con.execute("create schema if not exists raw")

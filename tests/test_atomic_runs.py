@@ -1,19 +1,21 @@
 """Nothing half-written: a file-level error or a kill -9 mid-run leaves the last good warehouse and exports exactly
 as they were, and the next run succeeds. Late-arriving decisions release held requests; reloads change nothing."""
 
-import hashlib
 import os
+import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from pipeline import contract
+from pipeline.atomic import SUMS_NAME
 from pipeline.settings import resolve_settings
-from tests.conftest import ROOT, TEST_KEY, PipelineRun, write_csv
+from pipeline.synthetic import generate_sample
+from tests import reference as ref
+from tests.conftest import TEST_KEY, PipelineRun, write_csv
+from tests.headless import leftovers, output, quarter_folders, sha256sum_check, snapshot, start_runner
 
 D = list(contract.DECISION_COLUMNS)
 R = list(contract.REQUEST_COLUMNS)
@@ -26,11 +28,6 @@ def decision(decision_id, decision_date="2024-01-05", outcome="15"):
 
 def request(request_id, decision_id, request_date="2024-02-01"):
     return [request_id, decision_id, request_date, "police", "review", "", ""]
-
-
-def snapshot(run: PipelineRun) -> dict[str, str]:
-    files = [run.warehouse, *sorted(run.exports.rglob("*"))]
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -74,45 +71,83 @@ def dbt_build_running(build_dir: Path) -> bool:
     return False
 
 
-def test_kill_9_in_the_middle_of_the_dbt_build_changes_nothing(good_run):
-    before = snapshot(good_run)
-    env = {**os.environ, **good_run.env(), "DAGSTER_HOME": str(good_run.tmp / "dagster_home")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.run"], cwd=ROOT, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+def kill_9_when(run: PipelineRun, moment, what: str, settle: float = 0.0) -> None:
+    """Start the runner and kill -9 its whole process group (dbt included) at the moment given."""
+    process = start_runner(run)
     try:
         deadline = time.monotonic() + 300
-        while not dbt_build_running(good_run.warehouse.parent):
-            assert process.poll() is None, "the run ended before dbt started"
-            assert time.monotonic() < deadline, "dbt never started"
-            time.sleep(0.1)
-        time.sleep(1.0)  # well into the build: seeds and models are being written into the build file
-        assert dbt_build_running(good_run.warehouse.parent)
+        while not moment():
+            assert process.poll() is None, f"the run ended before {what}: {output(process)[-30:]}"
+            assert time.monotonic() < deadline, f"{what} never came"
+            time.sleep(0.005)
+        time.sleep(settle)
+        assert process.poll() is None, f"the run ended before it could be killed {what}"
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
-    assert list(good_run.warehouse.parent.glob(".*.build-*")), "the killed run left its half-built file"
-    assert snapshot(good_run) == before
-    # the next run succeeds and removes what the killed run left behind
-    assert good_run().success
-    assert not list(good_run.warehouse.parent.glob(".*.build-*"))
-    assert good_run.query("select count(*) as n from marts.fct_vrr_decisions")[0]["n"] == 29
 
 
-def test_a_real_folder_without_a_key_refuses_to_start(tmp_path):
+def folder_sums(run: PipelineRun) -> dict[str, str]:
+    """Each quarter folder's SHA256SUMS, after checking that every file in it matches them (sha256sum -c)."""
+    sums = {}
+    for folder in quarter_folders(run):
+        check = sha256sum_check(folder)
+        assert check.returncode == 0, f"{folder.name}: {check.stdout}{check.stderr}"
+        listed = {line.split("  ", 1)[1] for line in (folder / SUMS_NAME).read_text().splitlines()}
+        assert listed == {p.name for p in folder.iterdir()} - {SUMS_NAME}, f"{folder.name}: files not in SHA256SUMS"
+        sums[folder.name] = (folder / SUMS_NAME).read_text()
+    return sums
+
+
+def openable(run: PipelineRun) -> int:
+    return run.query("select count(*) as n from marts.fct_vrr_decisions")[0]["n"]
+
+
+def test_kill_9_at_any_point_leaves_every_pack_verifiable(tmp_path):
+    """Killed in the ingest, in the dbt build and in the export, on inputs that differ from the last good run's:
+    the published warehouse stays openable and every quarter folder passes sha256sum -c, each wholly from the
+    last good run or the new one; the next run succeeds and leaves nothing behind."""
+    sample = tmp_path / "sample"
+    generate_sample(sample)
     landing = tmp_path / "landing"
     landing.mkdir()
-    env = {k: v for k, v in os.environ.items() if k != "VRR_PSEUDONYM_KEY"}
-    env.update(VRR_LANDING_DIR=str(landing), VRR_WAREHOUSE_PATH=str(tmp_path / "w.duckdb"),
-               DAGSTER_HOME=str(tmp_path))
-    done = subprocess.run([sys.executable, "-m", "pipeline.run"], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode == 2
-    assert "VRR_PSEUDONYM_KEY is not set" in done.stderr
-    assert not (tmp_path / "w.duckdb").exists()
+    newer = [p for p in sorted(sample.iterdir()) if p.stem.rsplit("_", 1)[1] > "2025-04-06"]
+    for path in sorted(sample.iterdir()):
+        if path not in newer:
+            shutil.copy(path, landing / path.name)
+    assert len(newer) == 4  # two later extract dates: the new input differs from the good run's
+    run = PipelineRun(tmp_path, landing)
+    assert run().success
+    good_warehouse = snapshot(run)[str(run.warehouse)]
+    good = folder_sums(run)
+    assert len(good) > 20
+    for path in newer:
+        shutil.copy(path, landing / path.name)
+
+    def building() -> bool:
+        return bool(list(run.warehouse.parent.glob(".*.build-*")))
+
+    kill_9_when(run, lambda: building() and not dbt_build_running(run.warehouse.parent), "in the ingest")
+    assert snapshot(run)[str(run.warehouse)] == good_warehouse and folder_sums(run) == good and openable(run)
+
+    kill_9_when(run, lambda: dbt_build_running(run.warehouse.parent), "in the dbt build", settle=1.0)
+    assert snapshot(run)[str(run.warehouse)] == good_warehouse and folder_sums(run) == good and openable(run)
+
+    kill_9_when(run, lambda: bool(list(run.exports.glob(".staging-*/*/SHA256SUMS"))), "in the export")
+    assert snapshot(run)[str(run.warehouse)] != good_warehouse and openable(run)  # published before the export
+    mixed = folder_sums(run)
+
+    assert run().success
+    assert leftovers(run) == []
+    new = folder_sums(run)
+    changed = [q for q in good if new[q] != good[q]]
+    assert good.keys() <= new.keys() and len(changed) > len(good) // 2, "the new input changes most quarters"
+    assert all(mixed[q] in (good.get(q), new[q]) for q in mixed), "a quarter folder mixed files of two runs"
+    assert openable(run) == len(ref.fct_vrr_decisions(landing))
 
 
 def test_the_sample_uses_a_demo_key_and_says_so():
