@@ -24,6 +24,8 @@ class VrrSettings(dg.ConfigurableResource):
     warehouse_path: str = ""
     export_dir: str = ""
     pseudonym_key: str = ""
+    # Build the warehouse from scratch from every extract (make full-refresh), rather than from the published one.
+    full_refresh: bool = False
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Warehouse, exports and quarantine hold special-category data: whatever a step writes is owner-only.
