@@ -336,7 +336,13 @@ WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
 
 # Functions the row checks use, created in each connection that reads extracts (constants only, no data).
 SQL_MACROS = (
-    f"create or replace temp macro py_strip(x) as trim(x, '{WHITESPACE}')",
+    # (the fast path skips the character-set trim, which is slow, when both ends are printable ASCII)
+    f"""create or replace temp macro py_strip(x) as (
+        case
+            when unicode(x) between 33 and 126 and unicode(right(x, 1)) between 33 and 126 then x
+            else trim(x, '{WHITESPACE}')
+        end
+    )""",
     # A required or optional date in YYYY-MM-DD or DD/MM/YYYY form; null when blank or not a real date.
     """create or replace temp macro contract_date(x) as (
         case

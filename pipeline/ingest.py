@@ -122,28 +122,27 @@ def screen_sql(kind: str) -> str:
     return f"""
         with
 
-        rows as (
-            select * from received where not is_blank
-        ),
-
-        normalised as (
-            select *, py_strip({key}) as record_key, [{norm}] as norm from rows
-        ),
-
         repeated_keys as (
-            select record_key from normalised group by record_key having count(*) > 1
+            select py_strip({key}) as record_key from received where not is_blank group by 1 having count(*) > 1
+        ),
+
+        candidates as (
+            -- the few rows whose key is repeated, with the values as the contract reads them
+            select line_number, py_strip({key}) as record_key, [{norm}] as norm
+            from received
+            where not is_blank and py_strip({key}) in (select record_key from repeated_keys)
         ),
 
         repeats as (
             select
                 line_number,
                 row_number() over (partition by record_key, norm order by line_number) > 1 as is_repeat
-            from normalised semi join repeated_keys using (record_key)
+            from candidates
         ),
 
         conflicting as (
             select record_key
-            from (select distinct record_key, norm from normalised semi join repeated_keys using (record_key))
+            from (select distinct record_key, norm from candidates)
             where record_key <> ''
             group by record_key
             having count(*) > 1
@@ -151,12 +150,18 @@ def screen_sql(kind: str) -> str:
 
         flagged as (
             select
-                normalised.*,
+                received.*,
+                py_strip(received.{key}) as record_key,
                 coalesce(repeats.is_repeat, false) as is_repeat,
                 conflicting.record_key is not null as is_conflict
-            from normalised
-            left join repeats on normalised.line_number = repeats.line_number
-            left join conflicting on normalised.record_key = conflicting.record_key
+            from received
+            left join repeats on received.line_number = repeats.line_number
+            left join conflicting on py_strip(received.{key}) = conflicting.record_key
+            where not received.is_blank
+        ),
+
+        checked as (
+            select *, {contract.reasons_sql(kind)} as reasons from flagged
         ),
 
         final as (
@@ -164,10 +169,12 @@ def screen_sql(kind: str) -> str:
                 line_number,
                 record_key,
                 is_repeat,
-                {contract.reasons_sql(kind)} as reasons,
-                json_object({raw_row}) as raw_row,
+                reasons,
+                -- the row as received: what quarantine keeps (requests keep it until the cross-record checks)
+                case when len(reasons) > 0 or {str(kind == "vrr_requests").lower()} then json_object({raw_row}) end
+                    as raw_row,
                 {cleaned}
-            from flagged
+            from checked
         )
 
         select * from final

@@ -61,11 +61,11 @@ class PipelineRun:
         (self.tmp / "dagster_home").mkdir(exist_ok=True)
         return dg.DagsterInstance.local_temp(str(self.tmp / "dagster_home"))
 
-    def __call__(self, first: str | None = None, last: str | None = None):
+    def __call__(self, first: str | None = None, last: str | None = None, full_refresh: bool = False):
         from pipeline.run import run_job
 
         with self.environment(), self.instance() as instance:
-            return run_job(instance, first, last)
+            return run_job(instance, first, last, full_refresh)
 
     def query(self, sql: str, params=None) -> list[dict]:
         import duckdb
@@ -82,6 +82,19 @@ def pipeline_run(tmp_path):
         return PipelineRun(tmp_path, landing, key)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory):
+    """The whole job run once on the synthetic sample, shared by the tests that read its warehouse and exports."""
+    from pipeline.synthetic import generate_sample
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    landing = tmp / "landing"
+    generate_sample(landing)
+    run = PipelineRun(tmp, landing)
+    assert run().success
+    return run
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:

@@ -76,6 +76,8 @@ def dbt_build_running(build_dir: Path) -> bool:
 
 def test_kill_9_in_the_middle_of_the_dbt_build_changes_nothing(good_run):
     before = snapshot(good_run)
+    # a new extract (a correction of D1), so the killed run is an incremental one: a run with nothing new builds nothing
+    write_csv(good_run.landing / "decisions_2024-03-15.csv", D, [decision("D1", "2024-01-06")])
     env = {**os.environ, **good_run.env(), "DAGSTER_HOME": str(good_run.tmp / "dagster_home")}
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline.run"], cwd=ROOT, env=env, start_new_session=True,
