@@ -296,3 +296,32 @@ def test_bulk_pseudonyms_equal_pythons_hmac(key):
                            {"inner": inner, "outer": outer}).fetchall())
     expected = {v: hmac.new(key, v.strip().encode(), hashlib.sha256).hexdigest() if v.strip() else "" for v in values}
     assert got == expected
+
+
+def test_plan_reads_only_new_or_changed_extracts(tmp_path):
+    a, b, c = (ExtractFile(tmp_path / n, "decisions", AS_AT) for n in ("decisions_1.csv", "decisions_2.csv", "decisions_3.csv"))
+    landing = {a.name: "sha-a", b.name: "sha-b2", c.name: "sha-c"}
+    published = {a.name: "sha-a", b.name: "sha-b", "decisions_0.csv": "sha-0"}  # b changed, 0 removed, c new
+    plan = ingest.plan_run([a, b, c], landing, published, full_refresh=False)
+    assert (plan.full, [e.name for e in plan.to_read], plan.to_drop) == (
+        False, ["decisions_2.csv", "decisions_3.csv"], ["decisions_0.csv", "decisions_2.csv"])
+    same = ingest.plan_run([a], {a.name: "sha-a"}, {a.name: "sha-a"}, full_refresh=False)
+    assert same.nothing_new and same.to_read == []
+    full = ingest.plan_run([a], {a.name: "sha-a"}, {a.name: "sha-a"}, full_refresh=True)
+    assert full.full and not full.nothing_new and full.to_read == [a]
+    first = ingest.plan_run([a], {a.name: "sha-a"}, None, full_refresh=False, why_full="no published warehouse yet")
+    assert first.full and first.reason == "no published warehouse yet"
+
+
+def test_resources_of_duckdb_come_from_settings(tmp_path):
+    settings = resolve_settings({"VRR_DUCKDB_MEMORY_LIMIT": "3GB", "VRR_DUCKDB_THREADS": "1",
+                                 "VRR_DUCKDB_TEMP_DIR": str(tmp_path / "spill"),
+                                 "VRR_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")})
+    assert settings.duckdb_settings() == {"memory_limit": "3GB", "threads": 1, "temp_directory": str(tmp_path / "spill")}
+    with ingest.connect(tmp_path / "x.duckdb", settings) as con:
+        got = dict(con.execute("select name, value from duckdb_settings() where name in ('threads', 'temp_directory', "
+                               "'memory_limit')").fetchall())
+    assert got["threads"] == "1" and got["temp_directory"] == str(tmp_path / "spill")
+    assert got["memory_limit"] == "2.7 GiB"  # 3 GB as DuckDB reports it
+    default = resolve_settings({"VRR_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")}).duckdb_settings()
+    assert default["memory_limit"] == "2GB" and default["temp_directory"] == str(tmp_path / ".w.duckdb.spill")
