@@ -116,6 +116,7 @@ def measure(command: list[str], env: dict, memory_cap: int | None = None) -> dic
             resource.setrlimit(resource.RLIMIT_AS, (memory_cap, memory_cap))
 
     start = time.perf_counter()
+    started_at = dt.datetime.now().replace(microsecond=0)
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                preexec_fn=cap)
     root = psutil.Process(process.pid)
@@ -133,8 +134,29 @@ def measure(command: list[str], env: dict, memory_cap: int | None = None) -> dic
             output.append(chunk)
         time.sleep(0.05)
     output.append(process.stdout.read() or b"")
+    text = b"".join(output).decode(errors="replace")
     return {"seconds": time.perf_counter() - start, "peak_bytes": peak, "ok": process.returncode == 0,
-            "output": b"".join(output).decode(errors="replace")}
+            "output": text, "phases": phases(text, started_at, time.perf_counter() - start)}
+
+
+def phases(log: str, started_at: dt.datetime, total: float) -> str:
+    """Where a pipeline run's time went, from its log's timestamps (whole seconds): start-up and ingest, dbt,
+    publish and export."""
+    def first(marker: str) -> dt.datetime | None:
+        for line in log.splitlines():
+            if marker in line and line[:4].isdigit():
+                return dt.datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
+        return None
+
+    ingested, dbt_start, dbt_end = first("build (") or first("Incremental build") or first("Nothing new"), \
+        first("Running dbt command"), first("Finished dbt command")
+    if not ingested:
+        return ""
+    parts = [f"start+ingest {(ingested - started_at).total_seconds():.0f}"]
+    if dbt_start and dbt_end:
+        parts.append(f"dbt {(dbt_end - dbt_start).total_seconds():.0f}")
+        parts.append(f"publish+export {total - (dbt_end - started_at).total_seconds():.0f}")
+    return ", ".join(parts)
 
 
 def rows_in(folder: Path) -> int:
@@ -186,8 +208,8 @@ def machine() -> str:
 
 
 def table(all_results: list[dict]) -> str:
-    lines = ["| decisions | rows read | run | wall s | peak memory GB | rows/s | × floor |",
-             "|---:|---:|---|---:|---:|---:|---:|"]
+    lines = ["| decisions | rows read | run | wall s | peak memory GB | rows/s | × floor | of which (s) |",
+             "|---:|---:|---|---:|---:|---:|---:|---|"]
     for r in all_results:
         floor = r["floor"]["seconds"]
         for name in ("full run", "floor", "pandas", "incremental", "nothing new"):
@@ -196,11 +218,11 @@ def table(all_results: list[dict]) -> str:
             if not m["ok"]:
                 state = "out of memory" if name == "pandas" else "failed"
                 lines.append(f"| {r['n']:,} | {rows:,} | {name} | {state} after {m['seconds']:.1f} | "
-                             f"{m['peak_bytes'] / 2**30:.2f} | | |")
+                             f"{m['peak_bytes'] / 2**30:.2f} | | | |")
                 continue
             rate = f"{rows / m['seconds']:,.0f}" if name != "nothing new" else ""
             lines.append(f"| {r['n']:,} | {rows:,} | {name} | {m['seconds']:.1f} | {m['peak_bytes'] / 2**30:.2f} | "
-                         f"{rate} | {m['seconds'] / floor:.1f} |")
+                         f"{rate} | {m['seconds'] / floor:.1f} | {m.get('phases', '')} |")
     return "\n".join(lines)
 
 
