@@ -8,6 +8,7 @@ tells the incremental dbt models which quarters to rebuild. A run with nothing n
 
 
 import datetime as dt
+import hashlib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ import pyarrow as pa
 from pipeline import contract, warehouse
 from pipeline.contract import ExtractError, ExtractFile, ParsedExtract
 from pipeline.resources import VrrSettings
-from pipeline.settings import SEEDS_DIR, Settings
+from pipeline.settings import DBT_PROJECT_DIR, SEEDS_DIR, Settings
 
 RAW_DECISIONS = dg.AssetKey("raw_decisions")
 RAW_VRR_REQUESTS = dg.AssetKey("raw_vrr_requests")
@@ -30,7 +31,7 @@ QUARANTINE_HISTORY = dg.AssetKey("quarantine_history")
 ASSET_KEYS = {"decisions": RAW_DECISIONS, "vrr_requests": RAW_VRR_REQUESTS}
 CROSS_RECORD_REASONS = ("unknown_decision", "request_before_decision")
 # Bumped when the raw layout changes: a published warehouse of another layout is rebuilt in full.
-RAW_LAYOUT = 2
+RAW_LAYOUT = 3
 
 # --------------------------------------------------------------------------- tables
 
@@ -55,7 +56,7 @@ RAW_DDL = (
         run_id varchar, source_file varchar, extract_kind varchar, extract_date date, line_number integer,
         record_key varchar, reason_code varchar, reason varchar, all_reasons varchar, raw_row json)""",
     "create table if not exists raw.affected_quarters (period_start date)",
-    "create table if not exists raw.ingest_state (raw_layout integer, key_check varchar)",
+    "create table if not exists raw.ingest_state (raw_layout integer, key_check varchar, models_check varchar)",
     """create table if not exists audit.quarantine_history (
         event varchar, run_id varchar, recorded_at timestamp, source_file varchar, file_sha256 varchar,
         line_number integer, record_key varchar, reason_code varchar)""",
@@ -278,18 +279,38 @@ def key_check(key: bytes) -> str:
     return contract.pseudonymise("vrr key check", key)
 
 
+def models_check() -> str:
+    """SHA-256 over the dbt project's models, macros, seeds and settings: when they change, the incremental models'
+    earlier quarters would be stale, so the next run is a full build."""
+    digest = hashlib.sha256()
+    folders = [DBT_PROJECT_DIR / name for name in ("models", "macros", "seeds")]
+    for path in sorted(p for folder in folders for p in folder.rglob("*") if p.is_file()) + [
+            DBT_PROJECT_DIR / "dbt_project.yml"]:
+        digest.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def ingest_state(key: bytes) -> tuple:
+    return RAW_LAYOUT, key_check(key), models_check()
+
+
 def published_files(warehouse_path: Path, key: bytes) -> tuple[dict[str, str] | None, str]:
     """Name -> SHA-256 of the extracts in the published warehouse, or None (and why) when it cannot be built on."""
     with warehouse.published_read_only(warehouse_path) as con:
         if con is None:
             return None, "no published warehouse yet"
         try:
-            state = con.execute("select raw_layout, key_check from raw.ingest_state").fetchall()
+            state = con.execute("select raw_layout, key_check, models_check from raw.ingest_state").fetchall()
             files = dict(con.execute("select source_file, sha256 from raw.extract_files").fetchall())
-        except duckdb.CatalogException:
+        except duckdb.Error:
             return None, "the published warehouse was built by an earlier version"
-    if state != [(RAW_LAYOUT, key_check(key))]:
-        return None, "the published warehouse was built by another version or under another pseudonym key"
+    layout, key_matches, models = ingest_state(key)
+    if not state or state[0][0] != layout:
+        return None, "the published warehouse was built by an earlier version"
+    if state[0][1] != key_matches:
+        return None, "the published warehouse was built under another pseudonym key"
+    if state[0][2] != models:
+        return None, "the dbt models, macros or seeds changed since the published warehouse was built"
     return files, ""
 
 
@@ -544,7 +565,7 @@ def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool
             record_history(con, run_id)
             record_affected_quarters(con, plan, [p.extract.name for p in parsed])
             con.execute("delete from raw.ingest_state")
-            con.execute("insert into raw.ingest_state values (?, ?)", [RAW_LAYOUT, key_check(settings.pseudonym_key)])
+            con.execute("insert into raw.ingest_state values (?, ?, ?)", list(ingest_state(settings.pseudonym_key)))
     except BaseException:
         build.unlink(missing_ok=True)
         raise
