@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install browser run test soak dev manifest lock clean
+.PHONY: install browser run full-refresh test soak bench dev manifest lock clean
 
 install: $(STAMP)
 
@@ -36,6 +36,15 @@ manifest: $(STAMP)
 
 run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m pipeline.run
+
+# Rebuild the warehouse from every extract in the landing folder (after a change to the models, seeds or key).
+full-refresh: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
+	$(BIN)/python -m pipeline.run --full-refresh
+
+# The benchmark: 100 thousand, 1 million and 10 million synthetic decisions (BENCH_SIZES to choose); writes
+# bench/results.md. Heavy: run it on a quiet machine.
+bench: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
+	$(BIN)/python -m bench.run $(BENCH_SIZES)
 
 test: $(STAMP) browser $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m pytest

@@ -1,10 +1,12 @@
-"""The landing contract: extract file names, columns, value parsing and the reasons a row is refused.
+"""The landing contract: extract file names, columns, file-level checks, and the reasons a row is refused.
 
-Pure functions only (no database, no Dagster), so every rule here is unit-tested directly.
+No Dagster here. The row checks are SQL (run in bulk by ingest); row_reasons runs them on one row, so every
+rule is unit-tested directly.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import functools
@@ -15,6 +17,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import numpy as np
 
 FILE_NAME = re.compile(r"^(?P<kind>decisions|vrr_requests)_(?P<date>\d{4}-\d{2}-\d{2})\.csv$")
 
@@ -190,26 +194,21 @@ def canonical_date(text: str) -> str:
 
 
 def pseudonymise(value: str, key: bytes) -> str:
-    """Keyed pseudonym (HMAC-SHA256, hex) of a direct identifier; blank stays blank."""
-    return Pseudonymiser(key)(value)
+    """Keyed pseudonym (HMAC-SHA256, hex) of a direct identifier; blank stays blank.
+
+    The reference for the bulk computation in SQL (see hmac_pads): both give the same pseudonym for a value."""
+    value = value.strip()
+    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest() if value else ""
 
 
-class Pseudonymiser:
-    """HMAC-SHA256 pseudonyms under one key, remembering those already made (identifiers recur across extracts)."""
+def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """The inner and outer padded keys of HMAC-SHA256 (RFC 2104): HMAC(k, m) = H(outer || H(inner || m)).
 
-    def __init__(self, key: bytes):
-        self._base = hmac.new(key, digestmod=hashlib.sha256)
-        self._seen: dict[str, str] = {}
-
-    def __call__(self, value: str) -> str:
-        value = value.strip()
-        if not value:
-            return ""
-        if (known := self._seen.get(value)) is None:
-            mac = self._base.copy()
-            mac.update(value.encode("utf-8"))
-            known = self._seen[value] = mac.hexdigest()
-        return known
+    Bound as query parameters, they let the database compute the pseudonyms in bulk; the key itself never
+    appears in any SQL text."""
+    block = hashlib.sha256(key).digest() if len(key) > 64 else key
+    block = block.ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
 
 
 def normalise_header(name: str) -> str:
@@ -218,53 +217,105 @@ def normalise_header(name: str) -> str:
 
 # --------------------------------------------------------------------------- reading
 
+CHUNK_BYTES = 1 << 24
+_NEWLINE, _CR, _QUOTE = 10, 13, 34
+
+
 @dataclass
 class ParsedExtract:
+    """A file that passed the file-level checks, ready to be read by the database."""
+
     extract: ExtractFile
     encoding: str
     sha256: str
     size_bytes: int
     header: list[str]
     extra_columns: list[str]
-    rows: list[tuple[int, list[str], bool]]  # (line number, values in contract order, field count ok)
+    # First physical line of each record after the header, in file order (a quoted field may span lines; empty
+    # lines are not records). The database's CSV reader numbers records, not lines: this gives each its line.
+    record_lines: np.ndarray = field(repr=False)
+    spans_lines: bool = False  # some record spans several lines
+
+    @property
+    def positions(self) -> list[int]:
+        """Header position of each contract column, in contract order."""
+        return [self.header.index(c) for c in COLUMNS[self.extract.kind]]
 
 
-def decode(data: bytes, name: str) -> tuple[str, str]:
-    """Text and encoding of a file: UTF-8 (a byte-order mark is accepted), else Windows-1252."""
-    if not data:
+def fingerprint(path: Path) -> str:
+    """SHA-256 of a file, read in blocks (files of any size)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(CHUNK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_encoding(data: np.ndarray, name: str) -> str:
+    """Encoding of a file: UTF-8 (a byte-order mark is accepted), else Windows-1252; ExtractError otherwise."""
+    if len(data) == 0:
         raise ExtractError(f"{name}: the file is empty (zero bytes)")
-    if b"\x00" in data[:65536]:
+    if (data[:65536] == 0).any():
         raise ExtractError(f"{name}: not a CSV text file (it contains binary data)")
-    try:
-        return data.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252"), "windows-1252"
-    except UnicodeDecodeError as exc:
-        raise ExtractError(f"{name}: not readable as UTF-8 or Windows-1252 text ({exc.reason} at byte {exc.start})") from exc
+    for encoding, label in (("utf-8", "utf-8"), ("cp1252", "windows-1252")):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        offset = 0
+        try:
+            for start in range(0, len(data), CHUNK_BYTES):
+                block = data[start:start + CHUNK_BYTES].tobytes()
+                offset = start
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+            return label
+        except UnicodeDecodeError as exc:
+            error = exc
+    raise ExtractError(
+        f"{name}: not readable as UTF-8 or Windows-1252 text ({error.reason} at byte {offset + error.start})"
+    )
 
 
-def read_extract(extract: ExtractFile) -> ParsedExtract:
-    """Read and check one extract file. File-level problems raise ExtractError naming the file and the problem."""
+def record_lines(data: np.ndarray, name: str) -> tuple[np.ndarray, bool]:
+    """First physical line of every record after the header, and whether any record spans several lines.
+
+    A line break inside a quoted field does not end a record; an empty line is not a record. Vectorised over
+    blocks of the file (no Python object per row)."""
+    size = len(data)
+    starts, quotes, lines, spans = [], 0, 0, False
+    for begin in range(0, size, CHUNK_BYTES):
+        block = data[begin:begin + CHUNK_BYTES]
+        newlines = np.flatnonzero(block == _NEWLINE)
+        quote_at = np.flatnonzero(block == _QUOTE)
+        outside = (np.searchsorted(quote_at, newlines) + quotes) % 2 == 0
+        line_after = lines + np.arange(2, len(newlines) + 2, dtype=np.int64)
+        following = newlines + begin + 1
+        nxt = data[np.minimum(following, size - 1)]
+        nxt2 = data[np.minimum(following + 1, size - 1)]
+        empty = (following >= size) | (nxt == _NEWLINE) | ((nxt == _CR) & ((following + 1 >= size) | (nxt2 == _NEWLINE)))
+        spans = spans or bool((~outside).any())
+        starts.append(line_after[outside & ~empty])
+        quotes += len(quote_at)
+        lines += len(newlines)
+    if quotes % 2:
+        raise ExtractError(f"{name}: not a readable CSV file (unexpected end of data, line {lines + 1})")
+    found = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
+    # the first record is the header: every later record starts after a record-ending line break
+    return found, spans
+
+
+def read_header(data: np.ndarray, encoding: str, name: str) -> list[str]:
+    """The header row (the first record), names normalised; ExtractError when there is none."""
+    text = data[:1 << 20].tobytes().decode("utf-8-sig" if encoding == "utf-8" else "cp1252", errors="replace")
     try:
-        data = extract.path.read_bytes()
-    except OSError as exc:
-        raise ExtractError(f"{extract.name}: the file cannot be read ({exc.strerror})") from exc
-    text, encoding = decode(data, extract.name)
-    records = []  # (first physical line of the record, values): a quoted field may span several lines
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    line = 1
-    try:
-        for values in reader:
-            records.append((line, values))
-            line = reader.line_num + 1
+        first = next(csv.reader(io.StringIO(text, newline=""), strict=True), [])
     except csv.Error as exc:
-        raise ExtractError(f"{extract.name}: not a readable CSV file ({exc}, line {reader.line_num})") from exc
-    if not records or not any(v.strip() for v in records[0][1]):
-        raise ExtractError(f"{extract.name}: the file has no header row")
-    header = [normalise_header(h) for h in records[0][1]]
-    refuse_repeated_columns(extract.name, header)
+        raise ExtractError(f"{name}: not a readable CSV file ({exc}, line 1)") from exc
+    if not any(v.strip() for v in first):
+        raise ExtractError(f"{name}: the file has no header row")
+    return [normalise_header(h) for h in first]
+
+
+def check_header(header: list[str], extract: ExtractFile) -> list[str]:
+    """Extra (ignored) columns of a header; ExtractError when a contract column is missing or repeated."""
     expected = COLUMNS[extract.kind]
     missing = [c for c in expected if c not in header]
     if missing:
@@ -272,66 +323,141 @@ def read_extract(extract: ExtractFile) -> ParsedExtract:
             f"{extract.name}: missing required column(s) {', '.join(missing)}; "
             f"expected columns: {', '.join(expected)}"
         )
-    positions = [header.index(c) for c in expected]
-    extra = [h for h in header if h not in expected]
-    rows = []
-    for start, values in records[1:]:
-        if not any(v.strip() for v in values):
-            continue  # a blank line is not a row
-        ok = len(values) == len(header)
-        padded = values + [""] * (len(header) - len(values))
-        rows.append((start, [padded[p] for p in positions], ok))
+    refuse_repeated_columns(extract.name, header)
+    return [h for h in header if h not in expected]
+
+
+def read_extract(extract: ExtractFile, sha256: str | None = None) -> ParsedExtract:
+    """Check one extract file. File-level problems raise ExtractError naming the file and the problem.
+
+    Reads the bytes once more for the encoding and the record structure (memory-mapped, in blocks); the rows
+    themselves are read by the database (see ingest)."""
+    try:
+        size = extract.path.stat().st_size
+        data = np.memmap(extract.path, dtype=np.uint8, mode="r") if size else np.zeros(0, dtype=np.uint8)
+    except (OSError, ValueError) as exc:
+        raise ExtractError(f"{extract.name}: the file cannot be read ({getattr(exc, 'strerror', None) or exc})") from exc
+    encoding = check_encoding(data, extract.name)
+    lines, spans = record_lines(data, extract.name)
+    header = read_header(data, encoding, extract.name)
+    extra = check_header(header, extract)
     return ParsedExtract(
         extract=extract,
         encoding=encoding,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size_bytes=len(data),
+        sha256=sha256 or fingerprint(extract.path),
+        size_bytes=size,
         header=header,
         extra_columns=extra,
-        rows=rows,
+        record_lines=lines,
+        spans_lines=spans,
     )
 
 
-# --------------------------------------------------------------------------- row checks
+# --------------------------------------------------------------------------- row checks (SQL)
+
+# Python's str.strip() whitespace, so a value is trimmed in SQL exactly as it always was.
+WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+# Functions the row checks use, created in each connection that reads extracts (constants only, no data).
+SQL_MACROS = (
+    # (the fast path skips the character-set trim, which is slow, when both ends are printable ASCII)
+    f"""create or replace temp macro py_strip(x) as (
+        case
+            when unicode(x) between 33 and 126 and unicode(right(x, 1)) between 33 and 126 then x
+            else trim(x, '{WHITESPACE}')
+        end
+    )""",
+    # A required or optional date in YYYY-MM-DD or DD/MM/YYYY form; null when blank or not a real date.
+    """create or replace temp macro contract_date(x) as (
+        case
+            when regexp_full_match(py_strip(x), '[0-9]{4}-[0-9]{2}-[0-9]{2}')
+                then try_strptime(py_strip(x), '%Y-%m-%d')
+            when regexp_full_match(py_strip(x), '[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}')
+                then try_strptime(py_strip(x), '%d/%m/%Y')
+        end
+    )""",
+    """create or replace temp macro real_date(x) as (
+        case when contract_date(x) >= timestamp '0001-01-01' then cast(contract_date(x) as date) end
+    )""",
+    # A parseable date as YYYY-MM-DD; anything else trimmed, for the data-quality checks downstream.
+    "create or replace temp macro canonical_date(x) as coalesce(cast(real_date(x) as varchar), py_strip(x))",
+    """create or replace temp macro yes_no(x) as (
+        case
+            when upper(x) in ('Y', 'YES') then 'Y'
+            when upper(x) in ('N', 'NO') then 'N'
+            else upper(x)
+        end
+    )""",
+)
+
+# Row-level reasons as SQL conditions over a row as received (identifiers already pseudonymised), by kind.
+# Parameters: $extract_date, $outcome_codes, $decision_makers, $schemes, $review_results. Flags computed while
+# reading: wrong_field_count (the row's field count differs from the header's), is_conflict (see ingest).
+REQUIRED_DATE = {"decisions": "decision_date", "vrr_requests": "request_date"}
+ROW_CHECKS = {
+    "decisions": {
+        "wrong_field_count": "wrong_field_count",
+        "missing_key": "py_strip(decision_id) = ''",
+        "duplicate_key_conflict": "is_conflict",
+        "missing_required_date": "py_strip(decision_date) = ''",
+        "unparseable_date": "py_strip(decision_date) <> '' and real_date(decision_date) is null",
+        "decision_date_after_extract": "real_date(decision_date) > $extract_date",
+        "unknown_outcome_code": "not list_contains($outcome_codes, upper(py_strip(outcome_code)))",
+        "unknown_decision_maker": "not list_contains($decision_makers, lower(py_strip(decision_maker)))",
+        "reserved_force_code": "upper(py_strip(force_code)) = $all_forces",
+    },
+    "vrr_requests": {
+        "wrong_field_count": "wrong_field_count",
+        "missing_key": "py_strip(request_id) = ''",
+        "duplicate_key_conflict": "is_conflict",
+        "missing_required_date": "py_strip(request_date) = ''",
+        "unparseable_date": "py_strip(request_date) <> '' and real_date(request_date) is null",
+        "missing_decision_id": "py_strip(decision_id) = ''",
+        "request_date_after_extract": "real_date(request_date) > $extract_date",
+        "unknown_scheme": "not list_contains($schemes, lower(py_strip(scheme)))",
+        "unknown_review_result": (
+            "py_strip(review_result) <> '' and not list_contains($review_results, lower(py_strip(review_result)))"
+        ),
+        "review_completed_before_request": "real_date(review_completed_date) < real_date(request_date)",
+    },
+}
+
+
+def reasons_sql(kind: str) -> str:
+    """SQL for the list of a row's reasons, in order of precedence (its first is the row's reason_code)."""
+    checks = ROW_CHECKS[kind]
+    items = ", ".join(f"case when {checks[code]} then '{code}' end" for code in REASONS if code in checks)
+    return f"list_filter([{items}], lambda r: r is not null)"
+
+
+def check_parameters(extract_date: dt.date, outcome_codes: frozenset[str]) -> dict:
+    """Values bound to the row checks' parameters."""
+    return {
+        "extract_date": extract_date,
+        "outcome_codes": sorted(outcome_codes),
+        "decision_makers": list(DECISION_MAKERS),
+        "schemes": list(SCHEMES),
+        "review_results": list(REVIEW_RESULTS),
+        "all_forces": ALL_FORCES,
+    }
+
+
+def used_parameters(sql: str, parameters: dict) -> dict:
+    """The parameters a statement names (DuckDB refuses unused named parameters)."""
+    return {name: value for name, value in parameters.items() if f"${name}" in sql}
+
 
 def row_reasons(kind: str, values: dict[str, str], extract_date: dt.date, outcome_codes: frozenset[str]) -> list[str]:
-    """Reasons (codes of REASONS) that a row cannot load, from the row alone."""
-    reasons: list[str] = []
-    if not values[KEYS[kind]].strip():
-        reasons.append("missing_key")
-    # Only the required date can refuse a row; a bad optional date is read as null and reported downstream.
-    required_date = "decision_date" if kind == "decisions" else "request_date"
-    try:
-        value = parse_date(values[required_date])
-    except ValueError:
-        reasons.append("unparseable_date")
-    else:
-        if value is None:
-            reasons.append("missing_required_date")
-        elif value > extract_date:
-            reasons.append("decision_date_after_extract" if kind == "decisions" else "request_date_after_extract")
-    if kind == "decisions":
-        if values["outcome_code"].strip().upper() not in outcome_codes:
-            reasons.append("unknown_outcome_code")
-        if values["decision_maker"].strip().lower() not in DECISION_MAKERS:
-            reasons.append("unknown_decision_maker")
-        if values["force_code"].strip().upper() == ALL_FORCES:
-            reasons.append("reserved_force_code")
-    else:
-        if not values["decision_id"].strip():
-            reasons.append("missing_decision_id")
-        if values["scheme"].strip().lower() not in SCHEMES:
-            reasons.append("unknown_scheme")
-        result = values["review_result"].strip().lower()
-        if result and result not in REVIEW_RESULTS:
-            reasons.append("unknown_review_result")
-        try:
-            requested, completed = parse_date(values["request_date"]), parse_date(values["review_completed_date"])
-        except ValueError:
-            requested = completed = None
-        if requested and completed and completed < requested:
-            reasons.append("review_completed_before_request")
-    return ordered(reasons)
+    """Reasons (codes of REASONS) that one row cannot load, from the row alone: the SQL of ROW_CHECKS run on it."""
+    import duckdb
+
+    columns = ", ".join(f"${c}::varchar as {c}" for c in COLUMNS[kind])
+    sql = f"select {reasons_sql(kind)} from (select {columns}, false as wrong_field_count, false as is_conflict)"
+    with duckdb.connect() as con:
+        for macro in SQL_MACROS:
+            con.execute(macro)
+        params = {**used_parameters(sql, check_parameters(extract_date, outcome_codes)), **values}
+        return con.execute(sql, params).fetchone()[0]
 
 
 def ordered(reasons: list[str]) -> list[str]:

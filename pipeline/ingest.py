@@ -1,19 +1,27 @@
-"""Ingest: landing extracts -> raw tables of a new warehouse build, every row loaded or quarantined with a reason."""
+"""Ingest: landing extracts -> raw tables of a new warehouse build, every row loaded or quarantined with a reason.
+
+Rows are read, pseudonymised, normalised and checked in DuckDB SQL, streaming (no Python object per row). Only
+extracts that are new or changed since the published warehouse (by name and SHA-256) are read: the build starts as
+a copy of the published warehouse, the rows of changed or removed files are replaced, and raw.affected_quarters
+tells the incremental dbt models which quarters to rebuild. A run with nothing new builds nothing.
+"""
 
 
 import datetime as dt
-import json
-from collections import Counter, defaultdict
+import hashlib
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from pipeline import contract, warehouse
-from pipeline.contract import ExtractError, ParsedExtract
+from pipeline.contract import ExtractError, ExtractFile, ParsedExtract
 from pipeline.resources import VrrSettings
-from pipeline.settings import SEEDS_DIR, Settings
+from pipeline.settings import DBT_PROJECT_DIR, SEEDS_DIR, Settings
 
 RAW_DECISIONS = dg.AssetKey("raw_decisions")
 RAW_VRR_REQUESTS = dg.AssetKey("raw_vrr_requests")
@@ -21,165 +29,427 @@ RAW_EXTRACT_FILES = dg.AssetKey("raw_extract_files")
 RAW_QUARANTINE = dg.AssetKey("raw_quarantine")
 QUARANTINE_HISTORY = dg.AssetKey("quarantine_history")
 ASSET_KEYS = {"decisions": RAW_DECISIONS, "vrr_requests": RAW_VRR_REQUESTS}
-LINEAGE = ("source_file", "extract_date", "line_number")
+CROSS_RECORD_REASONS = ("unknown_decision", "request_before_decision")
+# Bumped when the raw layout changes: a published warehouse of another layout is rebuilt in full.
+RAW_LAYOUT = 3
+
+# --------------------------------------------------------------------------- tables
+
+def _contract_columns(kind: str) -> str:
+    return ", ".join(f"{c} varchar" for c in contract.COLUMNS[kind])
 
 
-@dataclass
-class FileTally:
-    """What became of each row of one file: rows_read = loaded + quarantined + duplicates_dropped."""
-
-    parsed: ParsedExtract
-    loaded: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    quarantined: list[tuple[int, dict[str, str], list[str]]] = field(default_factory=list)
-    duplicates_dropped: int = 0
-    # requests as received (pseudonymised), by line: what quarantine keeps if a later cross-check refuses them
-    received: dict[int, dict[str, str]] = field(default_factory=dict)
-
-    @property
-    def rows_read(self) -> int:
-        return len(self.parsed.rows)
-
-
-# --------------------------------------------------------------------------- validation (pure)
-
-def screen_file(parsed: ParsedExtract, pseudonymise: contract.Pseudonymiser, outcome_codes: frozenset[str]) -> FileTally:
-    """Pseudonymise, drop identical repeats, and sort each row into loaded or quarantined (row-level reasons)."""
-    kind = parsed.extract.kind
-    columns = contract.COLUMNS[kind]
-    key_column = contract.KEYS[kind]
-    tally = FileTally(parsed)
-    seen: set[tuple[str, ...]] = set()
-    rows = []
-    for line, raw, field_count_ok in parsed.rows:
-        if tuple(raw) in seen:
-            tally.duplicates_dropped += 1
-            continue
-        seen.add(tuple(raw))
-        values = dict(zip(columns, raw))
-        for column in contract.IDENTIFIER_COLUMNS:
-            if column in values:
-                values[column] = pseudonymise(values[column])
-        rows.append((line, values, field_count_ok))
-    versions = Counter(values[key_column].strip() for _, values, _ in rows)
-    for line, values, field_count_ok in rows:
-        reasons = contract.row_reasons(kind, values, parsed.extract.extract_date, outcome_codes)
-        if not field_count_ok:
-            reasons.append("wrong_field_count")
-        if values[key_column].strip() and versions[values[key_column].strip()] > 1:
-            reasons.append("duplicate_key_conflict")
-        if reasons:
-            tally.quarantined.append((line, values, contract.ordered(reasons)))
-        else:
-            tally.loaded.append((line, clean(kind, values)))
-            if kind == "vrr_requests":
-                tally.received[line] = values
-    return tally
-
-
-def clean(kind: str, values: dict[str, str]) -> dict[str, str]:
-    """Trimmed text with dates canonicalised to YYYY-MM-DD; typing and code lists are dbt staging's job."""
-    out = {column: value.strip() for column, value in values.items()}
-    for column in contract.DATE_COLUMNS[kind]:
-        out[column] = contract.canonical_date(out[column])
-    return out
-
-
-def latest_decision_dates(decision_tallies: list[FileTally]) -> dict[str, dt.date]:
-    """decision_id -> decision date of its newest loaded version (the newest extract wins)."""
-    latest: dict[str, tuple[dt.date, dt.date]] = {}
-    for tally in decision_tallies:
-        extract_date = tally.parsed.extract.extract_date
-        for _, values in tally.loaded:
-            known = latest.get(values["decision_id"])
-            if known is None or extract_date >= known[0]:
-                latest[values["decision_id"]] = (extract_date, dt.date.fromisoformat(values["decision_date"]))
-    return {decision_id: decision_date for decision_id, (_, decision_date) in latest.items()}
-
-
-def screen_requests_against_decisions(request_tallies: list[FileTally], decisions: dict[str, dt.date]) -> None:
-    """Hold requests whose decision is not known yet; refuse requests dated before their decision."""
-    for tally in request_tallies:
-        still_loaded = []
-        for line, values in tally.loaded:
-            decision_date = decisions.get(values["decision_id"])
-            if decision_date is None:
-                tally.quarantined.append((line, tally.received[line], ["unknown_decision"]))
-            elif dt.date.fromisoformat(values["request_date"]) < decision_date:
-                tally.quarantined.append((line, tally.received[line], ["request_before_decision"]))
-            else:
-                still_loaded.append((line, values))
-        tally.loaded = still_loaded
-        tally.quarantined.sort(key=lambda item: item[0])
-
-
-# --------------------------------------------------------------------------- writing
-
-RAW_DDL = {
-    kind: "create or replace table raw.{table} (source_file varchar, extract_date date, line_number integer, {cols})".format(
-        table=kind, cols=", ".join(f"{c} varchar" for c in columns)
-    )
-    for kind, columns in contract.COLUMNS.items()
-}
-OTHER_DDL = (
-    """create or replace table raw.extract_files (
+RAW_DDL = (
+    f"create table if not exists raw.decisions (source_file varchar, extract_date date, line_number integer, "
+    f"{_contract_columns('decisions')})",
+    f"create table if not exists raw.vrr_requests (source_file varchar, extract_date date, line_number integer, "
+    f"{_contract_columns('vrr_requests')})",
+    # Requests that passed the row checks, before the cross-record checks against the decisions (re-run each time).
+    f"create table if not exists raw.vrr_requests_received (source_file varchar, extract_date date, "
+    f"line_number integer, {_contract_columns('vrr_requests')}, raw_row json)",
+    """create table if not exists raw.extract_files (
         source_file varchar, extract_kind varchar, extract_date date, sha256 varchar, size_bytes bigint,
         encoding varchar, rows_read integer, rows_loaded integer, rows_quarantined integer,
         duplicates_dropped integer, extra_columns varchar, run_id varchar)""",
-    """create or replace table raw.skipped_files (file_name varchar, reason varchar, run_id varchar)""",
-    """create or replace table raw.quarantine (
+    "create table if not exists raw.skipped_files (file_name varchar, reason varchar, run_id varchar)",
+    """create table if not exists raw.quarantine (
         run_id varchar, source_file varchar, extract_kind varchar, extract_date date, line_number integer,
         record_key varchar, reason_code varchar, reason varchar, all_reasons varchar, raw_row json)""",
+    "create table if not exists raw.affected_quarters (period_start date)",
+    "create table if not exists raw.ingest_state (raw_layout integer, key_check varchar, models_check varchar)",
     """create table if not exists audit.quarantine_history (
         event varchar, run_id varchar, recorded_at timestamp, source_file varchar, file_sha256 varchar,
         line_number integer, record_key varchar, reason_code varchar)""",
 )
 
+# Values as the contract reads them, for comparing two rows with the same key: codes case-folded, Yes/No read
+# as Y/N, as dbt staging reads them. Rows equal on every one are identical repeats, whatever their spelling.
+CASE_FOLDED = {
+    "force_code": "upper", "offence_code": "upper", "outcome_code": "upper", "victim_sex": "upper",
+    "victim_ethnicity": "upper", "decision_maker": "lower", "withdrawal_stage": "lower",
+    "withdrawal_reason": "lower", "suspect_interviewed": "yes_no", "victim_disability": "yes_no",
+    "scheme": "lower", "review_stage": "lower", "review_result": "lower",
+}
 
-def write_raw(con: duckdb.DuckDBPyConnection, kind: str, tallies: list[FileTally]) -> None:
+
+def clean_sql(kind: str, column: str) -> str:
+    """A value as raw stores it: trimmed, dates as YYYY-MM-DD where they parse (identifiers are pseudonyms)."""
+    return f"canonical_date({column})" if column in contract.DATE_COLUMNS[kind] else f"py_strip({column})"
+
+
+def pseudonym_sql(value: str) -> str:
+    """HMAC-SHA256 (hex) of the trimmed value under the key, from the padded keys $inner and $outer; blank stays
+    blank. Equal to contract.pseudonymise, value for value (tested)."""
+    return (f"case when py_strip({value}) = '' then '' "
+            f"else sha256($outer || unhex(sha256($inner || encode(py_strip({value}))))) end")
+
+
+# --------------------------------------------------------------------------- one file
+
+def read_csv_sql(parsed: ParsedExtract, path_parameter: str = "$path") -> str:
+    """The rows of one extract as received, each with its physical line number and field-count flag, the
+    identifiers already pseudonymised (no raw identifier is ever stored, not even in a temporary table)."""
+    width = len(parsed.header)
+    columns = "{" + ", ".join(f"'c{i}': 'varchar'" for i in range(width + 1)) + "}"
+    values = []
+    for column, position in zip(contract.COLUMNS[parsed.extract.kind], parsed.positions):
+        value = f"coalesce(r.c{position}, '')"
+        values.append(f"{pseudonym_sql(value) if column in contract.IDENTIFIER_COLUMNS else value} as {column}")
+    every_field = ", ".join(f"r.c{i}" for i in range(width + 1))
+    return f"""
+        select
+            lines.line_number,
+            r.c{width} is not null or r.c{width - 1} is null as wrong_field_count,
+            py_strip(concat({every_field})) = '' as is_blank,
+            {", ".join(values)}
+        from read_csv(
+            {path_parameter}, header = false, skip = 1, columns = {columns}, auto_detect = false, delim = ',',
+            quote = '"', escape = '"', comment = '', nullstr = '\\x00\\x01', null_padding = true,
+            strict_mode = false, parallel = {str(not parsed.spans_lines).lower()}
+        ) with ordinality as r
+        left join record_lines as lines on lines.ordinal = r.ordinality
+    """
+
+
+def screen_sql(kind: str) -> str:
+    """Identical repeats dropped, conflicting versions of a key flagged, and each row's reasons (in order)."""
     columns = contract.COLUMNS[kind]
-    data: dict[str, list] = {c: [] for c in (*LINEAGE, *columns)}
-    for tally in tallies:
-        for line, values in tally.loaded:
-            data["source_file"].append(tally.parsed.extract.name)
-            data["extract_date"].append(tally.parsed.extract.extract_date)
-            data["line_number"].append(line)
-            for column in columns:
-                data[column].append(values[column])
-    batch = pa.table(
-        {
-            name: pa.array(values, type=pa.date32() if name == "extract_date" else pa.int32() if name == "line_number" else pa.string())
-            for name, values in data.items()
-        }
+    key = contract.KEYS[kind]
+    norm = ", ".join(
+        f"{CASE_FOLDED[c]}({clean_sql(kind, c)})" if c in CASE_FOLDED else clean_sql(kind, c) for c in columns
     )
-    con.register("batch", batch)
-    con.execute(f"insert into raw.{kind} select * from batch")
-    con.unregister("batch")
+    raw_row = ", ".join(f"'{c}', {c}" for c in columns)
+    cleaned = ", ".join(f"{clean_sql(kind, c)} as {c}" for c in columns)
+    return f"""
+        with
 
+        repeated_keys as (
+            select py_strip({key}) as record_key from received where not is_blank group by 1 having count(*) > 1
+        ),
 
-def write_audit(con, tallies: list[FileTally], skipped: list[dict], run_id: str) -> None:
-    files, quarantine = [], []
-    for tally in tallies:
-        extract = tally.parsed.extract
-        files.append(
-            (extract.name, extract.kind, extract.extract_date, tally.parsed.sha256, tally.parsed.size_bytes,
-             tally.parsed.encoding, tally.rows_read, len(tally.loaded), len(tally.quarantined),
-             tally.duplicates_dropped, ", ".join(tally.parsed.extra_columns), run_id)
+        candidates as (
+            -- the few rows whose key is repeated, with the values as the contract reads them
+            select line_number, py_strip({key}) as record_key, [{norm}] as norm
+            from received
+            where not is_blank and py_strip({key}) in (select record_key from repeated_keys)
+        ),
+
+        repeats as (
+            select
+                line_number,
+                row_number() over (partition by record_key, norm order by line_number) > 1 as is_repeat
+            from candidates
+        ),
+
+        conflicting as (
+            select record_key
+            from (select distinct record_key, norm from candidates)
+            where record_key <> ''
+            group by record_key
+            having count(*) > 1
+        ),
+
+        flagged as (
+            select
+                received.*,
+                py_strip(received.{key}) as record_key,
+                coalesce(repeats.is_repeat, false) as is_repeat,
+                conflicting.record_key is not null as is_conflict
+            from received
+            left join repeats on received.line_number = repeats.line_number
+            left join conflicting on py_strip(received.{key}) = conflicting.record_key
+            where not received.is_blank
+        ),
+
+        checked as (
+            select *, {contract.reasons_sql(kind)} as reasons from flagged
+        ),
+
+        final as (
+            select
+                line_number,
+                record_key,
+                is_repeat,
+                reasons,
+                -- the row as received: what quarantine keeps (requests keep it until the cross-record checks)
+                case when len(reasons) > 0 or {str(kind == "vrr_requests").lower()} then json_object({raw_row}) end
+                    as raw_row,
+                {cleaned}
+            from checked
         )
-        key_column = contract.KEYS[extract.kind]
-        for line, values, reasons in tally.quarantined:
-            quarantine.append(
-                (run_id, extract.name, extract.kind, extract.extract_date, line, values[key_column].strip(),
-                 reasons[0], contract.REASONS[reasons[0]], ", ".join(reasons), json.dumps(values))
-            )
-    for table, rows in (
-        ("raw.extract_files", files),
-        ("raw.quarantine", quarantine),
-        ("raw.skipped_files", [(s["file"], s["reason"], run_id) for s in skipped]),
-    ):
-        if rows:
-            con.executemany(f"insert into {table} values ({', '.join('?' * len(rows[0]))})", rows)
-    # History: an event when a row first enters quarantine and when it leaves it (late-arriving data);
-    # reloading a folder that is already loaded adds nothing.
+
+        select * from final
+    """
+
+
+@dataclass
+class FileLoad:
+    """What became of the rows of one file read by this run."""
+
+    parsed: ParsedExtract
+    rows_read: int = 0
+    duplicates_dropped: int = 0
+
+
+def utf8_copy(parsed: ParsedExtract, folder: Path) -> Path:
+    """A Windows-1252 extract re-encoded as UTF-8 for the database's reader (a private file, removed after)."""
+    target = folder / f".{parsed.extract.name}.utf8"
+    with parsed.extract.path.open("r", encoding="cp1252", newline="") as source, \
+            target.open("w", encoding="utf-8", newline="") as out:
+        while block := source.read(contract.CHUNK_BYTES):
+            out.write(block)
+    return target
+
+
+def stage(con, parsed: ParsedExtract, parameters: dict, scratch: Path) -> None:
+    """Read one extract into the temporary tables received (rows as received, with line numbers) and screened
+    (each row's reasons, whether it repeats an earlier row, its values as raw stores them)."""
+    extract = parsed.extract
+    copy = utf8_copy(parsed, scratch) if parsed.encoding != "utf-8" else None
+    lines = pa.table({
+        "ordinal": np.arange(1, len(parsed.record_lines) + 1, dtype=np.int64),
+        "line_number": parsed.record_lines.astype(np.int32),
+    })
+    con.register("record_lines", lines)
+    try:
+        sql = "create or replace temp table received as " + read_csv_sql(parsed)
+        con.execute(sql, {**contract.used_parameters(sql, parameters), "path": str(copy or extract.path)})
+    except duckdb.InvalidInputException as exc:
+        raise ExtractError(f"{extract.name}: not a readable CSV file ({str(exc).splitlines()[0]})") from exc
+    finally:
+        con.unregister("record_lines")
+        if copy:
+            copy.unlink()
+    records, numbered = con.execute("select count(*), count(line_number) from received").fetchone()
+    if records != numbered or records != len(parsed.record_lines):
+        raise ExtractError(f"{extract.name}: not a readable CSV file (a quote character inside an unquoted field)")
+    sql = "create or replace temp table screened as " + screen_sql(extract.kind)
+    con.execute(sql, contract.used_parameters(sql, {**parameters, "extract_date": extract.extract_date}))
+
+
+def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch: Path) -> FileLoad:
+    """Read one extract into raw (loaded rows; requests that passed the row checks) and raw.quarantine."""
+    extract = parsed.extract
+    kind = extract.kind
+    stage(con, parsed, parameters, scratch)
+    file = {"source_file": extract.name, "extract_date": extract.extract_date, "kind": kind, "run_id": run_id}
+    columns = ", ".join(contract.COLUMNS[kind])
+    loaded = "raw.vrr_requests_received" if kind == "vrr_requests" else "raw.decisions"
+    con.execute(
+        f"""insert into {loaded}
+            select $source_file, $extract_date, line_number, {columns}{', raw_row' if kind == 'vrr_requests' else ''}
+            from screened where not is_repeat and len(reasons) = 0""",
+        {k: file[k] for k in ("source_file", "extract_date")},
+    )
+    con.execute(
+        """insert into raw.quarantine
+           select $run_id, $source_file, $kind, $extract_date, line_number, record_key, reasons[1],
+                  messages.reason, array_to_string(reasons, ', '), raw_row
+           from screened join reason_messages as messages on messages.code = reasons[1]
+           where not is_repeat and len(reasons) > 0""",
+        file,
+    )
+    rows_read, repeats = con.execute("select count(*), count(*) filter (where is_repeat) from screened").fetchone()
+    con.execute("drop table received")
+    con.execute("drop table screened")
+    return FileLoad(parsed, rows_read, repeats)
+
+
+# --------------------------------------------------------------------------- the whole landing folder
+
+@dataclass
+class Plan:
+    """What a run reads: every extract (full build) or only those new or changed since the published warehouse."""
+
+    extracts: list[ExtractFile]
+    fingerprints: dict[str, str]
+    to_read: list[ExtractFile] = field(default_factory=list)
+    to_drop: list[str] = field(default_factory=list)  # names whose rows leave the warehouse (changed or removed)
+    full: bool = True
+    reason: str = ""
+
+    @property
+    def nothing_new(self) -> bool:
+        return not self.full and not self.to_read and not self.to_drop
+
+
+def key_check(key: bytes) -> str:
+    """A keyed digest of a fixed text: tells whether the published pseudonyms were made under the same key, without
+    storing anything from which the key could be learnt."""
+    return contract.pseudonymise("vrr key check", key)
+
+
+def models_check() -> str:
+    """SHA-256 over the dbt project's models, macros, seeds and settings: when they change, the incremental models'
+    earlier quarters would be stale, so the next run is a full build."""
+    digest = hashlib.sha256()
+    folders = [DBT_PROJECT_DIR / name for name in ("models", "macros", "seeds")]
+    for path in sorted(p for folder in folders for p in folder.rglob("*") if p.is_file()) + [
+            DBT_PROJECT_DIR / "dbt_project.yml"]:
+        digest.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def ingest_state(key: bytes) -> tuple:
+    return RAW_LAYOUT, key_check(key), models_check()
+
+
+def published_files(warehouse_path: Path, key: bytes) -> tuple[dict[str, str] | None, str]:
+    """Name -> SHA-256 of the extracts in the published warehouse, or None (and why) when it cannot be built on."""
+    with warehouse.published_read_only(warehouse_path) as con:
+        if con is None:
+            return None, "no published warehouse yet"
+        try:
+            state = con.execute("select raw_layout, key_check, models_check from raw.ingest_state").fetchall()
+            files = dict(con.execute("select source_file, sha256 from raw.extract_files").fetchall())
+        except duckdb.Error:
+            return None, "the published warehouse was built by an earlier version"
+    layout, key_matches, models = ingest_state(key)
+    if not state or state[0][0] != layout:
+        return None, "the published warehouse was built by an earlier version"
+    if state[0][1] != key_matches:
+        return None, "the published warehouse was built under another pseudonym key"
+    if state[0][2] != models:
+        return None, "the dbt models, macros or seeds changed since the published warehouse was built"
+    return files, ""
+
+
+def plan_run(extracts: list[ExtractFile], fingerprints: dict[str, str], published: dict[str, str] | None,
+             full_refresh: bool, why_full: str = "") -> Plan:
+    """Which extracts to read. Pure: the landing folder's fingerprints against the published warehouse's."""
+    if full_refresh or published is None:
+        return Plan(extracts, fingerprints, list(extracts), [], True, "full refresh requested" if full_refresh else why_full)
+    to_read = [e for e in extracts if published.get(e.name) != fingerprints[e.name]]
+    to_drop = sorted(name for name, sha in published.items() if fingerprints.get(name) != sha)
+    return Plan(extracts, fingerprints, to_read, to_drop, False, "")
+
+
+def connect(path: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A connection with the run's DuckDB memory limit, threads and spill folder (from settings)."""
+    con = duckdb.connect(str(path))
+    for name, value in settings.duckdb_settings().items():
+        con.execute(f"set {name} = ?", [value])
+    for macro in contract.SQL_MACROS:
+        con.execute(macro)
+    return con
+
+
+def prepare(con, settings: Settings) -> dict:
+    """Tables, reason messages, and the parameters of the row checks and pseudonyms."""
+    for ddl in RAW_DDL:
+        con.execute(ddl)
+    con.execute("create or replace temp table reason_messages (code varchar, reason varchar)")
+    con.executemany("insert into reason_messages values (?, ?)", list(contract.REASONS.items()))
+    inner, outer = contract.hmac_pads(settings.pseudonym_key)
+    outcome_codes = contract.load_outcome_codes(SEEDS_DIR / "outcome_codes.csv")
+    return {**contract.check_parameters(dt.date.min, outcome_codes), "inner": inner, "outer": outer}
+
+
+def drop_files(con, names: list[str]) -> None:
+    """Remove every row of files that changed or left the landing folder, remembering the records they held."""
+    if not names:
+        return
+    con.execute("insert into touched_decisions select decision_id from raw.decisions where list_contains($n, source_file)",
+                {"n": names})
+    con.execute(
+        """insert into touched_decisions select decision_id from raw.vrr_requests_received
+           where list_contains($n, source_file)""", {"n": names})
+    con.execute(
+        "insert into touched_requests select request_id from raw.vrr_requests_received where list_contains($n, source_file)",
+        {"n": names})
+    for table in ("raw.decisions", "raw.vrr_requests_received", "raw.quarantine", "raw.extract_files"):
+        con.execute(f"delete from {table} where list_contains($n, source_file)", {"n": names})
+
+
+def check_requests_against_decisions(con, run_id: str) -> None:
+    """Hold requests whose decision is not known yet; refuse requests dated before their decision. Re-run over
+    every request received, so a decision that arrives later releases its requests."""
+    columns = ", ".join(contract.REQUEST_COLUMNS)
+    con.execute(
+        f"""
+        create or replace temp table requests_checked as
+        with
+
+        latest_decisions as (
+            select decision_id, cast(decision_date as date) as decision_date
+            from raw.decisions
+            where decision_id in (select decision_id from raw.vrr_requests_received)
+            qualify row_number() over (
+                partition by decision_id order by extract_date desc, source_file desc, line_number desc) = 1
+        ),
+
+        final as (
+            select
+                requests.*,
+                case
+                    when latest_decisions.decision_id is null then 'unknown_decision'
+                    when cast(requests.request_date as date) < latest_decisions.decision_date
+                        then 'request_before_decision'
+                end as cross_reason
+            from raw.vrr_requests_received as requests
+            left join latest_decisions on requests.decision_id = latest_decisions.decision_id
+        )
+
+        select * from final
+        """
+    )
+    con.execute("delete from raw.vrr_requests")
+    con.execute(f"""insert into raw.vrr_requests select source_file, extract_date, line_number, {columns}
+                    from requests_checked where cross_reason is null""")
+    con.execute("delete from raw.quarantine where list_contains($r, reason_code)", {"r": list(CROSS_RECORD_REASONS)})
+    con.execute(
+        """insert into raw.quarantine
+           select $run_id, source_file, 'vrr_requests', extract_date, line_number, request_id, cross_reason,
+                  messages.reason, cross_reason, raw_row
+           from requests_checked join reason_messages as messages on messages.code = cross_reason""",
+        {"run_id": run_id},
+    )
+    con.execute("drop table requests_checked")
+
+
+def record_files(con, loads: list[FileLoad], run_id: str) -> None:
+    """One row per file read by this run, then every file's loaded and quarantined counts from the tables."""
+    for load in loads:
+        p = load.parsed
+        con.execute(
+            "insert into raw.extract_files values (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
+            [p.extract.name, p.extract.kind, p.extract.extract_date, p.sha256, p.size_bytes, p.encoding,
+             load.rows_read, load.duplicates_dropped, ", ".join(p.extra_columns), run_id],
+        )
+    con.execute(
+        """
+        create or replace table raw.extract_files as
+        with
+
+        loaded as (
+            select source_file, count(*) as rows_loaded from raw.decisions group by source_file
+            union all
+            select source_file, count(*) from raw.vrr_requests group by source_file
+        ),
+
+        quarantined as (
+            select source_file, count(*) as rows_quarantined from raw.quarantine group by source_file
+        ),
+
+        final as (
+            select
+                files.* replace (
+                    cast(coalesce(loaded.rows_loaded, 0) as integer) as rows_loaded,
+                    cast(coalesce(quarantined.rows_quarantined, 0) as integer) as rows_quarantined
+                )
+            from raw.extract_files as files
+            left join loaded on files.source_file = loaded.source_file
+            left join quarantined on files.source_file = quarantined.source_file
+        )
+
+        select * from final order by extract_date, extract_kind, source_file
+        """
+    )
+
+
+def record_history(con, run_id: str) -> None:
+    """An event when a row first enters quarantine and when it leaves it (late-arriving data); reloading a folder
+    that is already loaded adds nothing."""
     con.execute(
         """
         insert into audit.quarantine_history
@@ -203,8 +473,107 @@ def write_audit(con, tallies: list[FileTally], skipped: list[dict], run_id: str)
     )
 
 
+def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
+    """The quarters the incremental dbt models rebuild: those in which any touched decision was (per the marts of
+    the warehouse this build started from) or now is. A decision is touched when a file that changed holds a
+    version of it, or a version of a request that names it."""
+    con.execute(
+        "insert into touched_decisions select decision_id from raw.decisions where list_contains($n, source_file)",
+        {"n": read})
+    con.execute(
+        "insert into touched_requests select request_id from raw.vrr_requests_received where list_contains($n, source_file)",
+        {"n": read})
+    con.execute(
+        """insert into touched_decisions select decision_id from raw.vrr_requests_received
+           where request_id in (select request_id from touched_requests)""")
+    had_marts = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'fct_vrr_decisions'"
+    ).fetchone()[0]
+    before = ("select period_start from marts.fct_vrr_decisions where decision_id in (select decision_id from "
+              "touched_decisions) union all" if had_marts and not plan.full else "")
+    touched = "" if plan.full else "where decision_id in (select decision_id from touched_decisions)"
+    con.execute(
+        f"""
+        create or replace table raw.affected_quarters as
+        with
+
+        now_latest as (
+            select cast(date_trunc('quarter', cast(decision_date as date)) as date) as period_start
+            from raw.decisions
+            {touched}
+            qualify row_number() over (partition by decision_id order by extract_date desc, line_number desc) = 1
+        ),
+
+        final as (
+            select distinct period_start from ({before} select period_start from now_latest)
+        )
+
+        select * from final order by period_start
+        """
+    )
+
+
+def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool = False) -> tuple[Plan, dict]:
+    """Read what is new in the landing folder into a new build of the warehouse. Returns (plan, folder info); with
+    nothing new, no build is made (info["build"] is None)."""
+    if settings.uses_sample:
+        from pipeline import synthetic
+
+        synthetic.generate_sample(settings.landing_dir)
+        if log:
+            log.info(
+                f"No VRR_LANDING_DIR: running on the built-in SYNTHETIC sample in {settings.landing_dir.name}/ "
+                "with the demo pseudonym key (not for real data)."
+            )
+    folder = contract.scan_landing(settings.landing_dir)
+    if not folder.extracts:
+        raise ExtractError(f"landing folder {settings.landing_dir} holds no decisions_*.csv or vrr_requests_*.csv extracts")
+    fingerprints = {}
+    for extract in folder.extracts:
+        try:
+            fingerprints[extract.name] = contract.fingerprint(extract.path)
+        except OSError as exc:
+            raise ExtractError(f"{extract.name}: the file cannot be read ({exc.strerror})") from exc
+    published, why = published_files(settings.warehouse_path, settings.pseudonym_key)
+    plan = plan_run(folder.extracts, fingerprints, published, full_refresh, why)
+    info = {"as_at_date": folder.as_at_date, "skipped": folder.skipped, "build": None}
+    if plan.nothing_new:
+        return plan, info
+    # Every file to be read is checked before anything is written.
+    parsed = [contract.read_extract(extract, fingerprints[extract.name]) for extract in plan.to_read]
+
+    build = warehouse.start_build(settings.warehouse_path, run_id)
+    if not plan.full:
+        shutil.copyfile(settings.warehouse_path, build)
+    info["build"] = build
+    try:
+        with connect(build, settings) as con:
+            parameters = prepare(con, settings)
+            con.execute("create or replace temp table touched_decisions (decision_id varchar)")
+            con.execute("create or replace temp table touched_requests (request_id varchar)")
+            if plan.full:
+                carry_history(con, settings)
+            drop_files(con, plan.to_drop)
+            loads = [load_file(con, p, parameters, run_id, build.parent)
+                     for kind in contract.COLUMNS for p in parsed if p.extract.kind == kind]
+            check_requests_against_decisions(con, run_id)
+            record_files(con, loads, run_id)
+            con.execute("delete from raw.skipped_files")
+            if folder.skipped:
+                con.executemany("insert into raw.skipped_files values (?, ?, ?)",
+                                [(s["file"], s["reason"], run_id) for s in folder.skipped])
+            record_history(con, run_id)
+            record_affected_quarters(con, plan, [p.extract.name for p in parsed])
+            con.execute("delete from raw.ingest_state")
+            con.execute("insert into raw.ingest_state values (?, ?, ?)", list(ingest_state(settings.pseudonym_key)))
+    except BaseException:
+        build.unlink(missing_ok=True)
+        raise
+    return plan, info
+
+
 def carry_history(con, settings: Settings) -> None:
-    """Copy the append-only history of the published warehouse into the new build."""
+    """Copy the append-only history of the published warehouse into a build made from scratch."""
     if not settings.warehouse_path.exists():
         return
     con.execute("attach ? as published (read_only)", [str(settings.warehouse_path)])
@@ -226,11 +595,13 @@ def reconcile(con, kind: str) -> list[dict]:
     """Per file: rows read against rows found loaded in raw, in quarantine, and dropped as identical repeats."""
     rows = con.execute(
         f"""
-        select f.source_file, f.rows_read,
-               (select count(*) from raw.{kind} r where r.source_file = f.source_file) as loaded,
-               (select count(*) from raw.quarantine q where q.source_file = f.source_file) as quarantined,
-               f.duplicates_dropped
-        from raw.extract_files f where f.extract_kind = ? order by f.source_file
+        with loaded as (select source_file, count(*) as n from raw.{kind} group by source_file),
+        quarantined as (select source_file, count(*) as n from raw.quarantine group by source_file)
+        select f.source_file, f.rows_read, coalesce(l.n, 0), coalesce(q.n, 0), f.duplicates_dropped
+        from raw.extract_files f
+        left join loaded l on l.source_file = f.source_file
+        left join quarantined q on q.source_file = f.source_file
+        where f.extract_kind = ? order by f.source_file
         """,
         [kind],
     ).fetchall()
@@ -241,53 +612,33 @@ def reconcile(con, kind: str) -> list[dict]:
     ]
 
 
-def files_markdown(tallies: list[FileTally]) -> str:
-    lines = ["| file | as at | encoding | read | loaded | quarantined | identical repeats dropped |", "|---|---|---|---:|---:|---:|---:|"]
-    for t in tallies:
+FILE_COLUMNS = ("source_file", "extract_kind", "extract_date", "encoding", "rows_read", "rows_loaded",
+                "rows_quarantined", "duplicates_dropped", "extra_columns", "run_id")
+
+
+def extract_files(con, kind: str | None = None) -> list[dict]:
+    rows = con.execute(
+        f"select {', '.join(FILE_COLUMNS)} from raw.extract_files where extract_kind = coalesce(?, extract_kind) "
+        "order by extract_date, extract_kind, source_file",
+        [kind],
+    ).fetchall()
+    return [dict(zip(FILE_COLUMNS, r)) for r in rows]
+
+
+def files_markdown(files: list[dict]) -> str:
+    lines = ["| file | as at | encoding | read | loaded | quarantined | identical repeats dropped |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for f in files:
         lines.append(
-            f"| {t.parsed.extract.name} | {t.parsed.extract.extract_date} | {t.parsed.encoding} | {t.rows_read} "
-            f"| {len(t.loaded)} | {len(t.quarantined)} | {t.duplicates_dropped} |"
+            f"| {f['source_file']} | {f['extract_date']} | {f['encoding']} | {f['rows_read']} "
+            f"| {f['rows_loaded']} | {f['rows_quarantined']} | {f['duplicates_dropped']} |"
         )
     return "\n".join(lines)
 
 
-def ingest_landing(settings: Settings, run_id: str, log=None) -> tuple[dict, dict]:
-    """Read the landing folder into a new build of the warehouse. Returns (tallies by kind, folder info)."""
-    if settings.uses_sample:
-        from pipeline import synthetic
-
-        synthetic.generate_sample(settings.landing_dir)
-        if log:
-            log.info(
-                f"No VRR_LANDING_DIR: running on the built-in SYNTHETIC sample in {settings.landing_dir.name}/ "
-                "with the demo pseudonym key (not for real data)."
-            )
-    folder = contract.scan_landing(settings.landing_dir)
-    if not folder.extracts:
-        raise ExtractError(f"landing folder {settings.landing_dir} holds no decisions_*.csv or vrr_requests_*.csv extracts")
-    # Every file is read and checked before anything is written.
-    parsed = [contract.read_extract(extract) for extract in folder.extracts]
-    outcome_codes = contract.load_outcome_codes(SEEDS_DIR / "outcome_codes.csv")
-    pseudonymiser = contract.Pseudonymiser(settings.pseudonym_key)
-    tallies: dict[str, list[FileTally]] = defaultdict(list)
-    for p in parsed:
-        tallies[p.extract.kind].append(screen_file(p, pseudonymiser, outcome_codes))
-    screen_requests_against_decisions(tallies["vrr_requests"], latest_decision_dates(tallies["decisions"]))
-
-    build = warehouse.start_build(settings.warehouse_path, run_id)
-    with duckdb.connect(str(build)) as con:
-        for ddl in (*RAW_DDL.values(), *OTHER_DDL):
-            con.execute(ddl)
-        carry_history(con, settings)
-        for kind in contract.COLUMNS:
-            write_raw(con, kind, tallies[kind])
-        write_audit(con, [t for kind in contract.COLUMNS for t in tallies[kind]], folder.skipped, run_id)
-    return tallies, {"as_at_date": folder.as_at_date, "skipped": folder.skipped, "build": build}
-
-
 def ingest_spec(key: dg.AssetKey, description: str, *kinds: str) -> dg.AssetSpec:
-    return dg.AssetSpec(key, description=description, group_name="ingest", kinds={"python", "duckdb", *kinds},
-                        owners=["team:vrr-data"])
+    return dg.AssetSpec(key, description=description, group_name="ingest", kinds={"duckdb", *kinds},
+                        owners=["team:vrr-data"], skippable=True)
 
 
 @dg.multi_asset(
@@ -298,10 +649,10 @@ def ingest_spec(key: dg.AssetKey, description: str, *kinds: str) -> dg.AssetSpec
         ingest_spec(RAW_VRR_REQUESTS, "VRR requests from every vrr_requests_YYYY-MM-DD.csv extract: one row per "
                     "loaded row (all versions). Requests whose decision is unknown or later are held in quarantine.",
                     "csv"),
-        ingest_spec(RAW_EXTRACT_FILES, "One row per extract file read by the run: kind, as-at date, SHA-256, "
-                    "encoding, and what became of its rows. Also raw.skipped_files (names that do not match the "
-                    "contract)."),
-        ingest_spec(RAW_QUARANTINE, "This run's quarantine: one row per refused row with its reason code, file, "
+        ingest_spec(RAW_EXTRACT_FILES, "One row per extract file in the warehouse: kind, as-at date, SHA-256, "
+                    "encoding, what became of its rows, and the run that read it. Also raw.skipped_files (names "
+                    "that do not match the contract) and raw.affected_quarters (the quarters this run rebuilds)."),
+        ingest_spec(RAW_QUARANTINE, "The current quarantine: one row per refused row with its reason code, file, "
                     "line, run id and the row as received (identifiers pseudonymised)."),
         ingest_spec(QUARANTINE_HISTORY, "Append-only history (audit.quarantine_history): an event when a row enters "
                     "quarantine and when it leaves (e.g. a request whose decision arrived later). Carried from build "
@@ -317,33 +668,55 @@ def ingest_spec(key: dg.AssetKey, description: str, *kinds: str) -> dg.AssetSpec
         for key in ASSET_KEYS.values()
     ],
     pool="warehouse",
+    can_subset=True,  # with nothing new, nothing is materialised and every step downstream is skipped
 )
 def landing_extracts(context: dg.AssetExecutionContext, vrr: VrrSettings):
-    """Read every extract of the landing folder into a new build of the warehouse."""
+    """Read what is new in the landing folder into a new build of the warehouse (all of it on a full refresh)."""
+    selected = context.selected_asset_keys
+    yield from (event for event in ingest_events(context, vrr) if event.asset_key in selected)
+
+
+def ingest_events(context: dg.AssetExecutionContext, vrr: VrrSettings):
     settings = vrr.resolve()
-    tallies, info = ingest_landing(settings, context.run_id, context.log)
+    plan, info = ingest_landing(settings, context.run_id, context.log, vrr.full_refresh)
+    if plan.nothing_new:
+        context.log.info(
+            f"Nothing new: the {len(plan.extracts)} extracts in the landing folder are those of the published "
+            "warehouse (same names and SHA-256). Nothing was read or rebuilt; the published warehouse and exports "
+            "stand."
+        )
+        return
+    read = {p.name for p in plan.to_read}
+    context.log.info(
+        ("Full build" + (f" ({plan.reason})" if plan.reason else "") if plan.full else "Incremental build")
+        + f": read {len(read)} extract(s), dropped the rows of {len(plan.to_drop)} changed or removed file(s)."
+    )
     with duckdb.connect(str(info["build"]), read_only=True) as con:
+        quarters = [str(r[0]) for r in con.execute("select period_start from raw.affected_quarters").fetchall()]
         for kind, key in ASSET_KEYS.items():
-            files = tallies[kind]
-            reasons = Counter(r[0] for t in files for _, _, r in t.quarantined)
-            extra = sorted({c for t in files for c in t.parsed.extra_columns})
+            files = extract_files(con, kind)
+            reasons = dict(con.execute(
+                "select reason_code, count(*) from raw.quarantine where extract_kind = ? group by 1 order by 1", [kind]
+            ).fetchall())
+            extra = sorted({c for f in files for c in (f["extra_columns"] or "").split(", ") if c})
             yield dg.MaterializeResult(
                 asset_key=key,
                 metadata={
                     "files_read": len(files),
-                    "rows_read": sum(t.rows_read for t in files),
-                    "rows_loaded": sum(len(t.loaded) for t in files),
-                    "rows_quarantined": sum(len(t.quarantined) for t in files),
-                    "duplicates_dropped": sum(t.duplicates_dropped for t in files),
+                    "files_read_this_run": sorted(f["source_file"] for f in files if f["source_file"] in read),
+                    "rows_read": sum(f["rows_read"] for f in files),
+                    "rows_loaded": sum(f["rows_loaded"] for f in files),
+                    "rows_quarantined": sum(f["rows_quarantined"] for f in files),
+                    "duplicates_dropped": sum(f["duplicates_dropped"] for f in files),
                     "as_at_date": str(info["as_at_date"]),
                     "files": dg.MetadataValue.md(files_markdown(files)),
-                    "quarantine_by_reason": dg.MetadataValue.json(dict(sorted(reasons.items()))),
+                    "quarantine_by_reason": dg.MetadataValue.json(reasons),
                     "non_utf8_files": dg.MetadataValue.json(
-                        [t.parsed.extract.name for t in files if t.parsed.encoding != "utf-8"]
+                        [f["source_file"] for f in files if f["encoding"] != "utf-8"]
                     ),
                     "extra_columns_ignored": dg.MetadataValue.json(extra),
                     "skipped_files": dg.MetadataValue.json(info["skipped"]),
-                    "dagster/row_count": sum(len(t.loaded) for t in files),
+                    "dagster/row_count": sum(f["rows_loaded"] for f in files),
                 },
             )
             balance = reconcile(con, kind)
@@ -361,12 +734,14 @@ def landing_extracts(context: dg.AssetExecutionContext, vrr: VrrSettings):
             "select event, count(*) from audit.quarantine_history where run_id = ? group by 1 order by 1", [context.run_id]
         ).fetchall()
         history_rows = con.execute("select count(*) from audit.quarantine_history").fetchone()[0]
-    all_files = [t for kind in contract.COLUMNS for t in tallies[kind]]
+        all_files = extract_files(con)
     yield dg.MaterializeResult(
         asset_key=RAW_EXTRACT_FILES,
         metadata={
             "as_at_date": str(info["as_at_date"]),
             "files_read": len(all_files),
+            "build": "full" if plan.full else "incremental",
+            "affected_quarters": dg.MetadataValue.json(quarters),
             "files": dg.MetadataValue.md(files_markdown(all_files)),
             "skipped_files": dg.MetadataValue.json(info["skipped"]),
             "landing_dir": dg.MetadataValue.path(str(settings.landing_dir)),

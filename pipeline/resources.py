@@ -25,6 +25,8 @@ class VrrSettings(dg.ConfigurableResource):
     warehouse_path: str = ""
     export_dir: str = ""
     pseudonym_key: str = ""
+    # Build the warehouse from scratch from every extract (make full-refresh), rather than from the published one.
+    full_refresh: bool = False
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Every step of a run starts here: it takes (or already holds) the warehouse lock for its run.

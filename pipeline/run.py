@@ -69,8 +69,9 @@ def readable_console(init_context: dg.InitLoggerContext) -> logging.Logger:
 
 
 def run_job(instance: dg.DagsterInstance, first: str | None = None, last: str | None = None, *,
-            run_id: str | None = None):
-    """Run the whole job in this process over the quarters first..last (default: every quarter).
+            run_id: str | None = None, full_refresh: bool = False):
+    """Run the whole job in this process over the quarters first..last (default: every quarter); a full refresh
+    builds the warehouse from every extract rather than from the published warehouse and what is new.
 
     The run takes the warehouse lock before its first step and gives it up after its last; LockNotObtained when
     another run held it for longer than the wait (then nothing has changed).
@@ -86,6 +87,8 @@ def run_job(instance: dg.DagsterInstance, first: str | None = None, last: str | 
         tags[ASSET_PARTITION_RANGE_END_TAG] = last
     job = defs.resolve_job_def("vrr_pipeline").with_logger_defs({"console": readable_console})
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    if full_refresh:
+        run_config["resources"] = {"vrr": {"config": {"full_refresh": True}}}
     dead = lock.acquire(settings.warehouse_path, run_id, wait_seconds=settings.lock_wait_seconds, say=say,
                         owner_pid=os.getpid())
     try:
@@ -197,7 +200,8 @@ def refuse_unless_ready(settings: Settings) -> None:
                            "not a folder.")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    full_refresh = "--full-refresh" in (sys.argv[1:] if argv is None else argv)
     try:
         settings = resolve_settings()
         refuse_unless_ready(settings)
@@ -210,7 +214,7 @@ def main() -> int:
     with dg.DagsterInstance.get() as instance:
         run_id = make_new_run_id()
         try:
-            result = run_job(instance, run_id=run_id)
+            result = run_job(instance, run_id=run_id, full_refresh=full_refresh)
         except lock.LockNotObtained as exc:
             say(str(exc))
             say(f"the run did not start; {UNCHANGED}")
@@ -224,6 +228,8 @@ def main() -> int:
     if not result.success:
         report_failure(result, log)
         return 1
+    if not result.asset_materializations_for_node("landing_extracts"):
+        say("nothing new in the landing folder (same extracts, same SHA-256): nothing was rebuilt.")
     say(f"done. Warehouse: {settings.warehouse_path}  Exports: {settings.export_dir}  Log: {log}")
     return 0
 

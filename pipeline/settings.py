@@ -11,6 +11,8 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 DEMO_PSEUDONYM_KEY = "demo-key-for-the-synthetic-sample-only"
 DEFAULT_CONTACT = "The VRR data team of the publishing force or office (set VRR_PACK_CONTACT)"
+# Enough for 10 million decisions on a 2-core machine with the whole run under 4 GB; larger runs spill to disk.
+DEFAULT_MEMORY_LIMIT = "2GB"
 
 
 def _threshold(text: str | None) -> int:
@@ -37,6 +39,19 @@ class Settings:
     disclosure_threshold: int = 5
     pack_contact: str = DEFAULT_CONTACT
     lock_wait_seconds: float = 30 * 60
+    # DuckDB resources of a run (ingest and dbt): a large run spills to temp_directory rather than failing.
+    duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
+    duckdb_threads: int = 0  # 0: one per core
+    duckdb_temp_directory: Path | None = None  # None: a hidden folder beside the warehouse
+
+    def duckdb_settings(self) -> dict[str, str | int]:
+        """DuckDB settings (SET name = value) for every connection that builds the warehouse."""
+        spill = self.duckdb_temp_directory or self.warehouse_path.with_name(f".{self.warehouse_path.name}.spill")
+        return {
+            "memory_limit": self.duckdb_memory_limit,
+            "threads": self.duckdb_threads or os.cpu_count() or 1,
+            "temp_directory": str(spill),
+        }
 
 
 def _path(value: str | None, default: str) -> Path:
@@ -57,8 +72,9 @@ def _seconds(value: str | None, default: float) -> float:
 
 
 def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Read VRR_LANDING_DIR, VRR_WAREHOUSE_PATH, VRR_EXPORT_DIR, VRR_PSEUDONYM_KEY, VRR_DISCLOSURE_THRESHOLD and
-    VRR_PACK_CONTACT.
+    """Read VRR_LANDING_DIR, VRR_WAREHOUSE_PATH, VRR_EXPORT_DIR, VRR_PSEUDONYM_KEY, VRR_DISCLOSURE_THRESHOLD,
+    VRR_PACK_CONTACT and DuckDB's resources VRR_DUCKDB_MEMORY_LIMIT (e.g. 4GB), VRR_DUCKDB_THREADS and
+    VRR_DUCKDB_TEMP_DIR.
 
     Without VRR_LANDING_DIR the run uses the synthetic sample (generated under data/) and, when no key is
     given, a demo pseudonym key. With a real landing folder and no key it refuses to start (fail closed).
@@ -83,4 +99,7 @@ def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
         uses_demo_key=not key,
         disclosure_threshold=_threshold(env.get("VRR_DISCLOSURE_THRESHOLD")),
         pack_contact=env.get("VRR_PACK_CONTACT") or DEFAULT_CONTACT,
+        duckdb_memory_limit=env.get("VRR_DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT,
+        duckdb_threads=int(env.get("VRR_DUCKDB_THREADS") or 0),
+        duckdb_temp_directory=_path(env["VRR_DUCKDB_TEMP_DIR"], "") if env.get("VRR_DUCKDB_TEMP_DIR") else None,
     )

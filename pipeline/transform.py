@@ -40,9 +40,11 @@ class VrrTranslator(DagsterDbtTranslator):
 TRANSLATOR = VrrTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def dbt_build_args(build_file: Path, full_refresh: bool = False) -> list[str]:
-    """CLI arguments for one dbt build into the warehouse file this run is building."""
-    args = ["build", "--vars", json.dumps({"warehouse_path": str(build_file)})]
+def dbt_build_args(build_file: Path, full_refresh: bool = False, duckdb_settings: dict | None = None) -> list[str]:
+    """CLI arguments for one dbt build into the warehouse file this run is building, with DuckDB's resources."""
+    variables = {"warehouse_path": str(build_file)}
+    variables.update({f"duckdb_{name}": value for name, value in (duckdb_settings or {}).items()})
+    args = ["build", "--vars", json.dumps(variables)]
     if full_refresh:
         args.append("--full-refresh")
     return args
@@ -56,10 +58,13 @@ def dbt_build_args(build_file: Path, full_refresh: bool = False) -> list[str]:
 )
 def vrr_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, vrr: VrrSettings):
     """Seeds, staging, intermediate models and marts, built into this run's new warehouse file."""
-    build_file = warehouse.build_path(vrr.resolve().warehouse_path, context.run_id)
+    settings = vrr.resolve()
+    build_file = warehouse.build_path(settings.warehouse_path, context.run_id)
     if not build_file.exists():
         raise dg.Failure(
             "There is no warehouse build for this run: materialise the ingest assets (landing_extracts) in the same "
             "run as the dbt models."
         )
-    yield from dbt.cli(dbt_build_args(build_file), context=context).stream()
+    # The build starts as a copy of the published warehouse, so dbt's incremental models rebuild only the quarters
+    # in raw.affected_quarters; a full refresh starts from an empty build, where dbt builds every model in full.
+    yield from dbt.cli(dbt_build_args(build_file, duckdb_settings=settings.duckdb_settings()), context=context).stream()

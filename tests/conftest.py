@@ -61,11 +61,11 @@ class PipelineRun:
         (self.tmp / "dagster_home").mkdir(exist_ok=True)
         return dg.DagsterInstance.local_temp(str(self.tmp / "dagster_home"))
 
-    def __call__(self, first: str | None = None, last: str | None = None):
+    def __call__(self, first: str | None = None, last: str | None = None, full_refresh: bool = False):
         from pipeline.run import run_job
 
         with self.environment(), self.instance() as instance:
-            return run_job(instance, first, last)
+            return run_job(instance, first, last, full_refresh=full_refresh)
 
     def query(self, sql: str, params=None) -> list[dict]:
         import duckdb

@@ -98,7 +98,8 @@ def folder_sums(run: PipelineRun) -> dict[str, str]:
         check = sha256sum_check(folder)
         assert check.returncode == 0, f"{folder.name}: {check.stdout}{check.stderr}"
         listed = {line.split("  ", 1)[1] for line in (folder / SUMS_NAME).read_text().splitlines()}
-        assert listed == {p.name for p in folder.iterdir()} - {SUMS_NAME}, f"{folder.name}: files not in SHA256SUMS"
+        files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+        assert listed == files - {SUMS_NAME}, f"{folder.name}: files not in SHA256SUMS"
         sums[folder.name] = (folder / SUMS_NAME).read_text()
     return sums
 

@@ -30,7 +30,7 @@ def test_a_failing_dbt_test_stops_publish_and_export(tmp_path):
     # error-severity not_null test on staging fails during the dbt build.
     run_id = str(uuid.uuid4())
     with run.environment():
-        _, info = ingest.ingest_landing(resolve_settings(), run_id)
+        _, info = ingest.ingest_landing(resolve_settings(), run_id, full_refresh=True)
     with duckdb.connect(str(info["build"])) as con:
         con.execute("update raw.decisions set decision_date = null where decision_id = 'D1'")
 

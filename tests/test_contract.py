@@ -6,8 +6,9 @@ import pytest
 
 from pipeline import contract
 from pipeline.contract import ExtractError, ExtractFile, parse_date, read_extract, row_reasons, scan_landing
-from pipeline.ingest import screen_file
-from tests.conftest import write_csv
+from pipeline import ingest
+from pipeline.settings import resolve_settings
+from tests.conftest import TEST_KEY, write_csv
 
 OUTCOMES = contract.load_outcome_codes(contract.Path(__file__).resolve().parents[1] / "dbt_project/seeds/outcome_codes.csv")
 D = list(contract.DECISION_COLUMNS)
@@ -85,6 +86,32 @@ def extract(path, kind="decisions"):
     return ExtractFile(path, kind, AS_AT)
 
 
+def pseudonymised(values: list[str], kind="decisions") -> list[str]:
+    """Values as ingest keeps them: identifiers replaced by their keyed pseudonyms (Python's hmac)."""
+    return [contract.pseudonymise(v, TEST_KEY.encode()) if c in contract.IDENTIFIER_COLUMNS else v
+            for c, v in zip(contract.COLUMNS[kind], values)]
+
+
+def staged(path, kind="decisions"):
+    """Read one extract the way ingest does (DuckDB): the temporary tables received and screened, queried."""
+    settings = resolve_settings({"VRR_LANDING_DIR": str(path.parent), "VRR_PSEUDONYM_KEY": TEST_KEY,
+                                 "VRR_WAREHOUSE_PATH": str(path.parent / "w.duckdb")})
+    con = ingest.connect(":memory:", settings)
+    con.execute("create schema raw")
+    con.execute("create schema audit")
+    ingest.stage(con, read_extract(extract(path, kind)), ingest.prepare(con, settings), path.parent)
+    return con
+
+
+def received_rows(path, kind="decisions") -> list[tuple[int, list[str], bool]]:
+    """(line number, values in contract order, field count ok) of each row, as read by the database."""
+    columns = ", ".join(contract.COLUMNS[kind])
+    with staged(path, kind) as con:
+        rows = con.execute(f"select line_number, [{columns}], not wrong_field_count from received "
+                           "where not is_blank order by line_number").fetchall()
+    return [(line, values, ok) for line, values, ok in rows]
+
+
 def test_header_is_matched_ignoring_case_spaces_order_and_bom(tmp_path):
     header = [f"  {c.upper()} " for c in reversed(D)] + ["Notes"]
     path = write_csv(tmp_path / "decisions_2024-06-30.csv", header, [list(reversed(list(decision().values()))) + ["x"]])
@@ -92,7 +119,7 @@ def test_header_is_matched_ignoring_case_spaces_order_and_bom(tmp_path):
     parsed = read_extract(extract(path))
     assert parsed.encoding == "utf-8"
     assert parsed.extra_columns == ["notes"]
-    assert parsed.rows == [(2, list(decision().values()), True)]
+    assert received_rows(path) == [(2, pseudonymised(list(decision().values())), True)]
 
 
 def test_windows_1252_file_is_read_and_says_so(tmp_path):
@@ -101,7 +128,8 @@ def test_windows_1252_file_is_read_and_says_so(tmp_path):
     path.write_bytes((",".join(D) + "\n" + ",".join(row.values()) + "\n").encode("cp1252"))
     parsed = read_extract(extract(path))
     assert parsed.encoding == "windows-1252"
-    assert parsed.rows[0][1][D.index("withdrawal_reason")] == "café – other"
+    assert received_rows(path)[0][1][D.index("withdrawal_reason")] == "café – other"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # the UTF-8 copy the database read is gone
 
 
 def test_line_numbers_count_physical_lines(tmp_path):
@@ -109,7 +137,7 @@ def test_line_numbers_count_physical_lines(tmp_path):
     path.write_text(",".join(D) + "\n" + ",".join(decision().values()) + "\n\n"
                     + ",".join(decision(decision_id="D2", withdrawal_reason='"two\nlines"').values()) + "\n"
                     + ",".join(decision(decision_id="D3").values()) + "\n")
-    lines = [line for line, _, _ in read_extract(extract(path)).rows]
+    lines = [line for line, _, _ in received_rows(path)]
     assert lines == [2, 4, 6]
 
 
@@ -220,12 +248,80 @@ def test_duplicates_in_one_file(tmp_path):
             list(decision(decision_id="D2").values()), list(decision(decision_id="D2", victim_age="31").values()),
             list(decision(decision_id="D3").values())[:-3]]  # short row
     path = write_csv(tmp_path / "decisions_2024-06-30.csv", D, rows)
-    tally = screen_file(read_extract(extract(path)), contract.Pseudonymiser(b"k"), OUTCOMES)
-    assert tally.rows_read == 5
-    assert tally.duplicates_dropped == 1
-    assert [(line, reasons) for line, _, reasons in tally.quarantined] == [
+    with staged(path) as con:
+        rows = con.execute("select line_number, is_repeat, reasons, victim_id, crime_reference from screened "
+                           "order by line_number").fetchall()
+    assert len(rows) == 5
+    assert [line for line, repeat, *_ in rows if repeat] == [3]
+    assert [(line, reasons) for line, repeat, reasons, *_ in rows if reasons and not repeat] == [
         (4, ["duplicate_key_conflict"]), (5, ["duplicate_key_conflict"]), (6, ["wrong_field_count"])]
-    assert [line for line, _ in tally.loaded] == [2]
-    assert tally.rows_read == len(tally.loaded) + len(tally.quarantined) + tally.duplicates_dropped
+    assert [line for line, repeat, reasons, *_ in rows if not reasons and not repeat] == [2]
     # identifiers are pseudonymised before anything else sees the row
-    assert all(v["victim_id"] != "V1" and v["crime_reference"] != "CR/1" for _, v, _ in tally.quarantined)
+    assert all(v != "V1" and c != "CR/1" for *_, v, c in rows)
+
+
+def test_identical_repeats_are_judged_on_the_normalised_values(tmp_path):
+    """The same row spelt two ways (case, spaces, DD/MM/YYYY, Yes for Y, extra columns ignored) is one row, kept
+    once; values that differ after normalisation are a conflict."""
+    first = decision(force_code="HAM", decision_date="2024-01-05", suspect_interviewed="Y", decision_maker="police")
+    again = decision(force_code=" ham ", decision_date="05/01/2024", suspect_interviewed="Yes",
+                     decision_maker=" POLICE", victim_id=" V1 ", crime_reference="CR/1 ")
+    other = decision(decision_id="D2", force_code="HAM")
+    changed = decision(decision_id="D2", force_code="HAM", outcome_code="14")
+    path = write_csv(tmp_path / "decisions_2024-06-30.csv", D + ["notes"],
+                     [[*first.values(), "a"], [*again.values(), "b"], [*other.values(), ""], [*changed.values(), ""]])
+    with staged(path) as con:
+        rows = con.execute("select line_number, is_repeat, reasons, force_code, decision_date from screened "
+                           "order by line_number").fetchall()
+    assert rows == [
+        (2, False, [], "HAM", "2024-01-05"),  # kept: the first of the two spellings, as raw stores it
+        (3, True, [], "ham", "2024-01-05"),  # dropped as an identical repeat
+        (4, False, ["duplicate_key_conflict"], "HAM", "2024-04-01"),
+        (5, False, ["duplicate_key_conflict"], "HAM", "2024-04-01"),
+    ]
+
+
+@pytest.mark.parametrize("key", [b"k", TEST_KEY.encode(), "clé secrète".encode() * 9])  # short, usual, > 64 bytes
+def test_bulk_pseudonyms_equal_pythons_hmac(key):
+    """The SQL pseudonyms equal HMAC-SHA256 from Python's hmac module, value for value, so pseudonyms made before
+    ingest moved into the database stay the same."""
+    import hashlib
+    import hmac
+
+    values = ["V1", " V1 ", "CR/2024/000123", "Zoë O'Brien", "名前", "x" * 200, "", "   ", "\u00a0V2\t"]
+    inner, outer = contract.hmac_pads(key)
+    con = ingest.connect(":memory:", resolve_settings({}))
+    con.execute("create temp table ids as select unnest($v::varchar[]) as value", {"v": values})
+    got = dict(con.execute(f"select value, {ingest.pseudonym_sql('value')} from ids",
+                           {"inner": inner, "outer": outer}).fetchall())
+    expected = {v: hmac.new(key, v.strip().encode(), hashlib.sha256).hexdigest() if v.strip() else "" for v in values}
+    assert got == expected
+
+
+def test_plan_reads_only_new_or_changed_extracts(tmp_path):
+    a, b, c = (ExtractFile(tmp_path / n, "decisions", AS_AT) for n in ("decisions_1.csv", "decisions_2.csv", "decisions_3.csv"))
+    landing = {a.name: "sha-a", b.name: "sha-b2", c.name: "sha-c"}
+    published = {a.name: "sha-a", b.name: "sha-b", "decisions_0.csv": "sha-0"}  # b changed, 0 removed, c new
+    plan = ingest.plan_run([a, b, c], landing, published, full_refresh=False)
+    assert (plan.full, [e.name for e in plan.to_read], plan.to_drop) == (
+        False, ["decisions_2.csv", "decisions_3.csv"], ["decisions_0.csv", "decisions_2.csv"])
+    same = ingest.plan_run([a], {a.name: "sha-a"}, {a.name: "sha-a"}, full_refresh=False)
+    assert same.nothing_new and same.to_read == []
+    full = ingest.plan_run([a], {a.name: "sha-a"}, {a.name: "sha-a"}, full_refresh=True)
+    assert full.full and not full.nothing_new and full.to_read == [a]
+    first = ingest.plan_run([a], {a.name: "sha-a"}, None, full_refresh=False, why_full="no published warehouse yet")
+    assert first.full and first.reason == "no published warehouse yet"
+
+
+def test_resources_of_duckdb_come_from_settings(tmp_path):
+    settings = resolve_settings({"VRR_DUCKDB_MEMORY_LIMIT": "3GB", "VRR_DUCKDB_THREADS": "1",
+                                 "VRR_DUCKDB_TEMP_DIR": str(tmp_path / "spill"),
+                                 "VRR_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")})
+    assert settings.duckdb_settings() == {"memory_limit": "3GB", "threads": 1, "temp_directory": str(tmp_path / "spill")}
+    with ingest.connect(tmp_path / "x.duckdb", settings) as con:
+        got = dict(con.execute("select name, value from duckdb_settings() where name in ('threads', 'temp_directory', "
+                               "'memory_limit')").fetchall())
+    assert got["threads"] == "1" and got["temp_directory"] == str(tmp_path / "spill")
+    assert got["memory_limit"] == "2.7 GiB"  # 3 GB as DuckDB reports it
+    default = resolve_settings({"VRR_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")}).duckdb_settings()
+    assert default["memory_limit"] == "2GB" and default["temp_directory"] == str(tmp_path / ".w.duckdb.spill")

@@ -77,3 +77,7 @@ def test_dbt_build_args():
 
     assert dbt_build_args(Path("/w/.vrr.duckdb.build-x")) == ["build", "--vars", '{"warehouse_path": "/w/.vrr.duckdb.build-x"}']
     assert dbt_build_args(Path("/w/b"), full_refresh=True)[-1] == "--full-refresh"
+    # DuckDB's resources reach dbt's profile as vars
+    assert dbt_build_args(Path("/w/b"), duckdb_settings={"memory_limit": "3GB", "threads": 2, "temp_directory": "/t"}) == [
+        "build", "--vars", '{"warehouse_path": "/w/b", "duckdb_memory_limit": "3GB", "duckdb_threads": 2, '
+        '"duckdb_temp_directory": "/t"}']

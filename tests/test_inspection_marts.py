@@ -22,7 +22,7 @@ import pytest
 from pipeline import calendar as bank_calendar
 from tests import reference as ref
 from tests.conftest import PipelineRun, write_csv
-from tests.test_end_to_end import mismatches, same, sample_run  # noqa: F401  (sample_run is a fixture)
+from tests.test_end_to_end import mismatches, same
 
 DECISION_COLUMNS = [
     "decision_id", "crime_reference", "force_code", "offence_code", "decision_date", "outcome_code",
@@ -375,7 +375,7 @@ MIN_ROWS = {"characteristics_completeness": 1000, "victim_withdrawal": 1000, "vi
 
 
 @pytest.mark.parametrize("mart", list(MART_KEYS))
-def test_inspection_mart_matches_independent_computation(sample_run, mart):  # noqa: F811
+def test_inspection_mart_matches_independent_computation(sample_run, mart):
     expected = getattr(ref, mart)(sample_run.landing)
     actual = table(sample_run, mart, MART_KEYS[mart])
     assert len(expected) > MIN_ROWS[mart]

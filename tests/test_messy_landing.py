@@ -122,8 +122,15 @@ def messy(tmp_path_factory):
         decisions.append(decision(key, **messy_values))
         clean_decisions.append(decision(key, **clean_values))
     write_rows(clean / newest_d.name, D, clean_decisions)
-    # an identical repeat (kept once) and a conflicting pair (both refused)
+    # an identical repeat (kept once), the same row spelt another way (the same values: kept once too), and a
+    # conflicting pair (both refused)
     decisions.append(dict(decisions[0]))
+    respelt = dict(decisions[1])
+    respelt.update(force_code=f"  {respelt['force_code'].lower()} ", decision_maker=respelt["decision_maker"].upper(),
+                   decision_date=dt.date.fromisoformat(respelt["decision_date"]).strftime("%d/%m/%Y"),
+                   victim_id=f" {respelt['victim_id']}", suspect_interviewed={"Y": "yes", "N": "No"}.get(
+                       respelt["suspect_interviewed"], respelt["suspect_interviewed"]))
+    decisions.append(respelt)
     decisions += [decision("DUPX", victim_age="20"), decision("DUPX", victim_age="21")]
     decisions += [decision(key, **overrides) for key, _, overrides in BAD_DECISIONS]
     requests += [request(key, decision_id, **overrides) for key, _, decision_id, overrides in BAD_REQUESTS]
@@ -155,7 +162,7 @@ def test_every_row_is_loaded_or_quarantined(messy):
         loaded = messy.query(f"select count(*) as n from raw.{f['extract_kind']} where source_file = ?", [f["source_file"]])[0]["n"]
         quarantined = messy.query("select count(*) as n from marts.quarantine where source_file = ?", [f["source_file"]])[0]["n"]
         assert read == f["rows_read"] == loaded + quarantined + f["duplicates_dropped"], f["source_file"]
-    assert sum(f["duplicates_dropped"] for f in files) == 1
+    assert sum(f["duplicates_dropped"] for f in files) == 2  # the identical repeat and the one spelt differently
     assert {f["encoding"] for f in files} == {"utf-8", "windows-1252"}
 
 

@@ -138,3 +138,17 @@
         {{ safe_rate(counts ~ '.reviews_overturned', counts ~ '.reviews_completed') }} as overturn_rate,
         {{ counts }}.median_days_to_request
 {%- endmacro %}
+
+{#- Incremental models rebuild whole quarters: those that the run's new or changed extracts touch, as ingest
+    lists them in raw.affected_quarters (a correction that moves a record between quarters touches both). -#}
+{% macro in_affected_quarters(date_column) -%}
+    {{ period_start(date_column) }} in (select period_start from {{ source('landing', 'affected_quarters') }})
+{%- endmacro %}
+
+{#- Pre-hook of an incremental model: remove the rows of the quarters about to be rebuilt. (delete+insert keyed on
+    the quarter would keep a quarter that a correction leaves empty, as no new row names it.) -#}
+{% macro delete_affected_quarters(date_column) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} where {{ in_affected_quarters(date_column) }}
+    {%- endif -%}
+{%- endmacro %}

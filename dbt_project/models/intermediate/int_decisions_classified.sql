@@ -1,8 +1,17 @@
--- Latest decisions with VRR eligibility and the cohort categories from the reference seeds.
+-- Latest decisions with VRR eligibility and the cohort categories from the reference seeds. Incremental by quarter
+-- of the decision date, like int_decisions_latest.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_affected_quarters('decision_date') }}",
+) }}
 with
 
 decisions as (
     select * from {{ ref('int_decisions_latest') }}
+    {% if is_incremental() -%}
+    where {{ in_affected_quarters('decision_date') }}
+    {%- endif %}
 ),
 
 rules as (

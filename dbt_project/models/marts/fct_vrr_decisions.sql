@@ -1,7 +1,18 @@
+-- One row per decision (latest version) with its requests. Incremental by quarter of the decision date, like
+-- int_decisions_latest.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_affected_quarters('decision_date') }}",
+) }}
 with
 
 decisions as (
     select * from {{ ref('int_decisions_classified') }}
+    {% if is_incremental() -%}
+    where {{ in_affected_quarters('decision_date') }}
+    {%- endif %}
 ),
 
 requests as (

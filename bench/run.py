@@ -1,0 +1,256 @@
+"""The benchmark: `make bench` (or `python -m bench.run 100000 1000000`). Not a test: it prints figures.
+
+For each size N (SYNTHETIC decisions, see bench/generate.py), side by side on the same CSV files:
+  full run      the project's whole job as `make run` does it (Dagster, ingest, dbt build with tests, exports),
+                from an empty warehouse (`--full-refresh`)
+  floor         one DuckDB statement over the CSV files: the newest version of each decision and vrr_uptake for
+                the `all` cohort (eligible decisions, decisions with a request, requests) by quarter and force
+  pandas        the same figures as an analyst would write them in pandas (capped at BENCH_PANDAS_MEMORY_GB of
+                address space, 8 by default, so it cannot starve the machine; beyond that it is out of memory)
+  nothing new   the job again with the landing folder unchanged
+  incremental   the job after one new quarter's extract lands (new decisions and corrections of older ones)
+Wall time, peak resident memory of the whole process tree (psutil), rows read per second, ratio to the floor.
+Results are printed and written to bench/results.md with the machine's cores and memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from bench.generate import add_quarter, generate
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = (100_000, 1_000_000, 10_000_000)
+BENCH_KEY = "benchmark-key-synthetic-data-only"
+
+FLOOR = """
+import sys, duckdb
+landing, rules = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+con.execute('''
+    create table uptake as
+    with decisions as (
+        select *, cast(regexp_extract(filename, '(\\d{4}-\\d{2}-\\d{2})') as date) as extract_date
+        from read_csv(? || '/decisions_*.csv', all_varchar = true, filename = true)
+    ),
+    latest as (
+        select * replace (cast(decision_date as date) as decision_date) from decisions
+        qualify row_number() over (partition by decision_id order by extract_date desc) = 1
+    ),
+    requests as (
+        select * from read_csv(? || '/vrr_requests_*.csv', all_varchar = true, filename = true)
+        qualify row_number() over (partition by request_id order by filename desc) = 1
+    ),
+    rules as (select * from read_csv(?)),
+    eligible as (
+        select distinct latest.* from latest join rules
+          on latest.outcome_code = rules.outcome_code and latest.decision_maker = rules.decision_maker
+         and (not rules.requires_suspect_interviewed or latest.suspect_interviewed = 'Y')
+         and latest.decision_date >= rules.scheme_start_date
+    ),
+    per_decision as (
+        select requests.decision_id, count(*) as requests from requests join latest using (decision_id)
+        where cast(requests.request_date as date) >= latest.decision_date group by 1
+    )
+    select cast(date_trunc('quarter', decision_date) as date) as period_start,
+           coalesce(force_code, 'ALL') as force_code, count(*) as eligible_decisions,
+           count(per_decision.decision_id) as decisions_with_request, coalesce(sum(requests), 0) as requests
+    from eligible left join per_decision using (decision_id)
+    group by grouping sets ((period_start, force_code), (period_start))
+''', [landing, landing, rules])
+print(con.execute('select count(*), sum(eligible_decisions) from uptake').fetchone())
+"""
+
+PANDAS = """
+import glob, re, sys
+import pandas as pd
+landing, rules_path = sys.argv[1], sys.argv[2]
+frames = []
+for path in sorted(glob.glob(landing + '/decisions_*.csv')):
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame['extract_date'] = re.search(r'(\\d{4}-\\d{2}-\\d{2})', path).group(1)
+    frames.append(frame)
+decisions = pd.concat(frames, ignore_index=True)
+latest = decisions.sort_values('extract_date').drop_duplicates('decision_id', keep='last').copy()
+latest['decision_date'] = pd.to_datetime(latest['decision_date'])
+requests = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False).assign(file=p)
+                      for p in sorted(glob.glob(landing + '/vrr_requests_*.csv'))], ignore_index=True)
+requests = requests.sort_values('file').drop_duplicates('request_id', keep='last')
+rules = pd.read_csv(rules_path, dtype={'outcome_code': str})
+rules['scheme_start_date'] = pd.to_datetime(rules['scheme_start_date'])
+eligible = latest.merge(rules, on=['outcome_code', 'decision_maker'])
+eligible = eligible[(~eligible['requires_suspect_interviewed'] | (eligible['suspect_interviewed'] == 'Y'))
+                    & (eligible['decision_date'] >= eligible['scheme_start_date'])].drop_duplicates('decision_id')
+counted = requests.merge(latest[['decision_id', 'decision_date']], on='decision_id')
+counted = counted[pd.to_datetime(counted['request_date']) >= counted['decision_date']]
+per_decision = counted.groupby('decision_id').size().rename('requests').reset_index()
+eligible = eligible.merge(per_decision, on='decision_id', how='left')
+eligible['period_start'] = eligible['decision_date'].dt.to_period('Q').dt.start_time
+eligible['has_request'] = eligible['requests'].notna()
+by_force = eligible.groupby(['period_start', 'force_code']).agg(
+    eligible_decisions=('decision_id', 'size'), decisions_with_request=('has_request', 'sum'),
+    requests=('requests', 'sum')).reset_index()
+overall = eligible.groupby(['period_start']).agg(
+    eligible_decisions=('decision_id', 'size'), decisions_with_request=('has_request', 'sum'),
+    requests=('requests', 'sum')).reset_index().assign(force_code='ALL')
+uptake = pd.concat([by_force, overall])
+print(len(uptake), uptake['eligible_decisions'].sum() // 2)
+"""
+
+
+def measure(command: list[str], env: dict, memory_cap: int | None = None) -> dict:
+    """Run a command; wall time, peak resident memory of its whole process tree (sampled), and success."""
+    def cap():
+        if memory_cap:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_cap, memory_cap))
+
+    start = time.perf_counter()
+    started_at = dt.datetime.now().replace(microsecond=0)
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               preexec_fn=cap)
+    root = psutil.Process(process.pid)
+    peak = 0
+    output = []
+    os.set_blocking(process.stdout.fileno(), False)
+    while process.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        chunk = process.stdout.read()
+        if chunk:
+            output.append(chunk)
+        time.sleep(0.05)
+    output.append(process.stdout.read() or b"")
+    text = b"".join(output).decode(errors="replace")
+    return {"seconds": time.perf_counter() - start, "peak_bytes": peak, "ok": process.returncode == 0,
+            "output": text, "phases": phases(text, started_at, time.perf_counter() - start)}
+
+
+def phases(log: str, started_at: dt.datetime, total: float) -> str:
+    """Where a pipeline run's time went, from its log's timestamps (whole seconds): start-up and ingest, dbt,
+    publish and export."""
+    def first(marker: str) -> dt.datetime | None:
+        for line in log.splitlines():
+            if marker in line and line[:4].isdigit():
+                return dt.datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
+        return None
+
+    ingested, dbt_start, dbt_end = first("build (") or first("Incremental build") or first("Nothing new"), \
+        first("Running dbt command"), first("Finished dbt command")
+    if not ingested:
+        return ""
+    parts = [f"start+ingest {(ingested - started_at).total_seconds():.0f}"]
+    if dbt_start and dbt_end:
+        parts.append(f"dbt {(dbt_end - dbt_start).total_seconds():.0f}")
+        parts.append(f"publish+export {total - (dbt_end - started_at).total_seconds():.0f}")
+    return ", ".join(parts)
+
+
+def rows_in(folder: Path) -> int:
+    """Data rows of every extract (lines less the header; the synthetic files have no quoted line breaks)."""
+    total = 0
+    for path in folder.glob("*.csv"):
+        with path.open("rb") as handle:
+            total += sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b"")) - 1
+    return total
+
+
+def bench_size(n: int, work: Path) -> dict:
+    landing, extra = work / "landing", work / "extra"
+    started = time.perf_counter()
+    generate(landing, n)
+    add_quarter(extra, n)
+    generated = time.perf_counter() - started
+    env = {**os.environ, "VRR_LANDING_DIR": str(landing), "VRR_WAREHOUSE_PATH": str(work / "warehouse" / "vrr.duckdb"),
+           "VRR_EXPORT_DIR": str(work / "exports"), "VRR_PSEUDONYM_KEY": BENCH_KEY,
+           "DAGSTER_HOME": str(work / "dagster_home"), "DO_NOT_TRACK": "1"}
+    (work / "dagster_home").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "dagster.yaml", work / "dagster_home" / "dagster.yaml")
+    rules = str(ROOT / "dbt_project" / "seeds" / "vrr_eligibility_rules.csv")
+    python = sys.executable
+    rows = rows_in(landing)
+    cap = int(float(os.environ.get("BENCH_PANDAS_MEMORY_GB", "8")) * 2**30)
+    results = {"n": n, "rows_read": rows, "generated_seconds": generated}
+    results["full run"] = measure([python, "-m", "pipeline.run", "--full-refresh"], env)
+    results["floor"] = measure([python, "-c", FLOOR, str(landing), rules], env)
+    results["pandas"] = measure([python, "-c", PANDAS, str(landing), rules], env, memory_cap=cap)
+    results["nothing new"] = measure([python, "-m", "pipeline.run"], env)
+    for path in extra.iterdir():
+        shutil.copy(path, landing / path.name)
+    results["rows_incremental"] = rows_in(extra)
+    results["incremental"] = measure([python, "-m", "pipeline.run"], env)
+    for name in ("full run", "nothing new", "incremental"):
+        if not results[name]["ok"]:
+            print(results[name]["output"][-3000:], file=sys.stderr)
+    return results
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{os.cpu_count()} cores ({cpu}), {psutil.virtual_memory().total / 2**30:.0f} GB memory, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+            f"load average at the start {load}")
+
+
+def table(all_results: list[dict]) -> str:
+    lines = ["| decisions | rows read | run | wall s | peak memory GB | rows/s | × floor | of which (s) |",
+             "|---:|---:|---|---:|---:|---:|---:|---|"]
+    for r in all_results:
+        floor = r["floor"]["seconds"]
+        for name in ("full run", "floor", "pandas", "incremental", "nothing new"):
+            m = r[name]
+            rows = r["rows_incremental"] if name == "incremental" else r["rows_read"]
+            if not m["ok"]:
+                state = "out of memory" if name == "pandas" else "failed"
+                lines.append(f"| {r['n']:,} | {rows:,} | {name} | {state} after {m['seconds']:.1f} | "
+                             f"{m['peak_bytes'] / 2**30:.2f} | | | |")
+                continue
+            rate = f"{rows / m['seconds']:,.0f}" if name != "nothing new" else ""
+            lines.append(f"| {r['n']:,} | {rows:,} | {name} | {m['seconds']:.1f} | {m['peak_bytes'] / 2**30:.2f} | "
+                         f"{rate} | {m['seconds'] / floor:.1f} | {m.get('phases', '')} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    sizes = [int(a) for a in argv] or list(SIZES)
+    root = Path(os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="vrr-bench-"))
+    info = machine()
+    print(f"Machine: {info}")
+    all_results = []
+    for n in sizes:
+        work = root / str(n)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        print(f"{n:,} decisions ...", flush=True)
+        all_results.append(bench_size(n, work))
+        print(table(all_results[-1:]), flush=True)
+        shutil.rmtree(work, ignore_errors=True)
+    report = (
+        f"# Benchmark results\n\n`make bench` on {dt.date.today()}. Machine: {info}.\n\n"
+        "Synthetic decisions in two overlapping extracts (see bench/generate.py); full run = `python -m pipeline.run "
+        "--full-refresh` (Dagster, ingest, dbt build with tests, exports); incremental = the job after one new "
+        "quarter's extract; peak memory = resident memory of the whole process tree.\n\n"
+        + table(all_results) + "\n"
+    )
+    (ROOT / "bench" / "results.md").write_text(report, encoding="utf-8")
+    print(table(all_results))
+    return 0 if all(r[k]["ok"] for r in all_results for k in ("full run", "floor", "incremental", "nothing new")) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
