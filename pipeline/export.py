@@ -42,8 +42,9 @@ def as_at_date(con):
 def write_disclosure_log(con, rows: list[dict]) -> None:
     columns = ", ".join(f"{name} {kind}" for name, (kind, _) in LOG_COLUMNS.items())
     con.execute(f"create or replace table marts.disclosure_log ({columns})")
-    con.executemany(f"insert into marts.disclosure_log values ({', '.join('?' * len(LOG_COLUMNS))})",
-                    [[row[name] for name in LOG_COLUMNS] for row in rows])
+    if rows:
+        con.executemany(f"insert into marts.disclosure_log values ({', '.join('?' * len(LOG_COLUMNS))})",
+                        [[row[name] for name in LOG_COLUMNS] for row in rows])
     con.execute("comment on table marts.disclosure_log is 'Every figure the review packs withhold, with its rule: "
                 "primary (a count from 1 to the threshold minus 1), secondary (so that no withheld count can be "
                 "worked out by subtraction), dependent (a rate, interval or median that depends on a withheld count) "
