@@ -267,6 +267,10 @@ def quarterly_export(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.
         if quarter not in complete and folder.is_dir():
             shutil.rmtree(folder)  # never a pack: the quarter is in progress or has no data
             removed.append(folder.name)
+    if set(control.data.quarters) <= set(requested):
+        # every complete quarter is exported from this warehouse: a later run with nothing new need not export
+        settings.export_dir.mkdir(parents=True, exist_ok=True)
+        warehouse.mark_exports_current(settings.warehouse_path, settings.export_dir)
     stale_manifest = settings.export_dir / "manifest.json"
     if stale_manifest.exists():
         stale_manifest.unlink()  # written by earlier versions; each pack has its own manifest now

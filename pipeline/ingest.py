@@ -267,10 +267,11 @@ class Plan:
     to_drop: list[str] = field(default_factory=list)  # names whose rows leave the warehouse (changed or removed)
     full: bool = True
     reason: str = ""
+    refresh_exports: bool = False  # nothing new to read, but the exports are not yet those of the published warehouse
 
     @property
     def nothing_new(self) -> bool:
-        return not self.full and not self.to_read and not self.to_drop
+        return not self.full and not self.to_read and not self.to_drop and not self.refresh_exports
 
 
 def key_check(key: bytes) -> str:
@@ -536,6 +537,10 @@ def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool
             raise ExtractError(f"{extract.name}: the file cannot be read ({exc.strerror})") from exc
     published, why = published_files(settings.warehouse_path, settings.pseudonym_key)
     plan = plan_run(folder.extracts, fingerprints, published, full_refresh, why)
+    if plan.nothing_new and not warehouse.exports_current(settings.warehouse_path, settings.export_dir):
+        # a run killed or failed after publishing: rebuild on what is published so that the exports are completed
+        plan.refresh_exports = True
+        plan.reason = "the exports are not yet those of the published warehouse"
     info = {"as_at_date": folder.as_at_date, "skipped": folder.skipped, "build": None}
     if plan.nothing_new:
         return plan, info

@@ -93,3 +93,26 @@ def publish(build: Path, warehouse_path: Path) -> None:
     wal = build.with_name(build.name + ".wal")
     if wal.exists():
         wal.unlink()
+
+
+EXPORTS_MARKER = ".exports-current"
+
+
+def warehouse_identity(warehouse_path: Path) -> str:
+    """Which published warehouse this is: each publication is a new file (size and modification time in ns)."""
+    stat = warehouse_path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def exports_current(warehouse_path: Path, export_dir: Path) -> bool:
+    """True when the last export of every complete quarter was made from the published warehouse as it is now."""
+    marker = export_dir / EXPORTS_MARKER
+    if not warehouse_path.exists():
+        return True
+    return marker.exists() and marker.read_text(encoding="utf-8").strip() == warehouse_identity(warehouse_path)
+
+
+def mark_exports_current(warehouse_path: Path, export_dir: Path) -> None:
+    staged = export_dir / f"{EXPORTS_MARKER}.tmp"
+    staged.write_text(warehouse_identity(warehouse_path) + "\n", encoding="utf-8")
+    os.replace(staged, export_dir / EXPORTS_MARKER)
