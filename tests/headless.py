@@ -11,6 +11,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from pipeline.warehouse import EXPORTS_MARKER
 from tests.conftest import ROOT, PipelineRun
 
 UNCHANGED = "the previously published warehouse and exports are unchanged."
@@ -70,8 +71,8 @@ def leftovers(run: PipelineRun) -> list[str]:
         lock = run.warehouse.with_name(f".{run.warehouse.name}.lock")
         found += [p.name for p in run.warehouse.parent.iterdir()
                   if p not in (run.warehouse, lock) or (p == lock and p.stat().st_size)]
-    if run.exports.exists():
-        found += [p.name for p in run.exports.iterdir() if p.name.startswith(".")]
+    if run.exports.exists():  # the marker saying which warehouse the exports come from is published state
+        found += [p.name for p in run.exports.iterdir() if p.name.startswith(".") and p.name != EXPORTS_MARKER]
     return sorted(found)
 
 
