@@ -175,5 +175,6 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path):
         contract.read_extract(extract)
     assert str(refused.value) == "vrr_requests_2025-01-06.csv: the header names column(s) decision_id, note more than once"
     path.write_text(",".join(R) + "\nR1,D1,2025-01-01,police,,,\n", encoding="utf-8")
-    assert len(contract.read_extract(extract).rows) == 1
+    parsed = contract.read_extract(extract)
+    assert parsed.header == list(R) and len(parsed.record_lines) == 1
 
