@@ -95,7 +95,8 @@ class MartData:
 
     @property
     def quarters(self) -> list[dt.date]:
-        return sorted({r["period_start"] for r in self.rows["vrr_uptake"]})
+        """The complete quarters in which any packed mart has a row (a quarter may have only period-basis events)."""
+        return sorted({r["period_start"] for rows in self.rows.values() for r in rows})
 
 
 def read_marts(con) -> MartData:

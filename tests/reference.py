@@ -460,7 +460,7 @@ def _inspection_decisions(landing_dir: Path, rules: list[dict] | None) -> list[d
     return rows
 
 
-def characteristics_completeness(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple, dict]:
+def _characteristics_completeness(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple, dict]:
     """marts.characteristics_completeness keyed by (period_start, force_code, population, characteristic)."""
     recorded_if = {
         "age": lambda r: r["age_band"] != "Unknown",
@@ -491,7 +491,7 @@ def characteristics_completeness(landing_dir: Path, rules: list[dict] | None = N
     }
 
 
-def victim_withdrawal(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple, dict]:
+def _victim_withdrawal(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple, dict]:
     """marts.victim_withdrawal keyed by (period_start, force_code, offence_group, withdrawal_stage, withdrawal_reason)."""
     counts: dict[tuple, int] = defaultdict(int)
     for row in _inspection_decisions(landing_dir, rules):
@@ -507,7 +507,7 @@ def victim_withdrawal(landing_dir: Path, rules: list[dict] | None = None) -> dic
     }
 
 
-def victim_withdrawal_rate(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple, dict]:
+def _victim_withdrawal_rate(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple, dict]:
     """marts.victim_withdrawal_rate keyed by (period_start, force_code, offence_group)."""
     counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for row in _inspection_decisions(landing_dir, rules):
@@ -525,7 +525,7 @@ def victim_withdrawal_rate(landing_dir: Path, rules: list[dict] | None = None) -
     }
 
 
-def nfa_notification_timeliness(landing_dir: Path, rules: list[dict] | None = None,
+def _nfa_notification_timeliness(landing_dir: Path, rules: list[dict] | None = None,
                                 target: int = NOTIFICATION_TARGET_WORKING_DAYS) -> dict[tuple, dict]:
     """marts.nfa_notification_timeliness keyed by (period_start, force_code, scheme)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -552,7 +552,7 @@ def nfa_notification_timeliness(landing_dir: Path, rules: list[dict] | None = No
     return out
 
 
-def vrr_requests_by_period(landing_dir: Path, rules: list[dict] | None = None,
+def _vrr_requests_by_period(landing_dir: Path, rules: list[dict] | None = None,
                            targets: dict[str, int] | None = None) -> dict[tuple, dict]:
     """marts.vrr_requests_by_period keyed by (period_start, force_code, scheme): events in their own quarter."""
     targets = REVIEW_TARGET_WORKING_DAYS if targets is None else targets
@@ -594,3 +594,32 @@ def vrr_requests_by_period(landing_dir: Path, rules: list[dict] | None = None,
               "target_working_days": targets[key[2]], "counting_basis": PERIOD_BASIS}
         for key, g in groups.items()
     }
+
+
+def _with_as_at(rows: dict[tuple, dict], landing_dir: Path) -> dict[tuple, dict]:
+    """Every quarterly mart carries the as-at date and whether its quarter is still provisional."""
+    as_at_date = load_latest(landing_dir)[2]
+    for row in rows.values():
+        row["as_at_date"] = as_at_date
+        row["is_provisional"] = as_at_date < add_months(row["period_start"], 6)
+    return rows
+
+
+def characteristics_completeness(landing_dir: Path, *args, **kwargs) -> dict[tuple, dict]:
+    return _with_as_at(_characteristics_completeness(landing_dir, *args, **kwargs), landing_dir)
+
+
+def victim_withdrawal(landing_dir: Path, *args, **kwargs) -> dict[tuple, dict]:
+    return _with_as_at(_victim_withdrawal(landing_dir, *args, **kwargs), landing_dir)
+
+
+def victim_withdrawal_rate(landing_dir: Path, *args, **kwargs) -> dict[tuple, dict]:
+    return _with_as_at(_victim_withdrawal_rate(landing_dir, *args, **kwargs), landing_dir)
+
+
+def nfa_notification_timeliness(landing_dir: Path, *args, **kwargs) -> dict[tuple, dict]:
+    return _with_as_at(_nfa_notification_timeliness(landing_dir, *args, **kwargs), landing_dir)
+
+
+def vrr_requests_by_period(landing_dir: Path, *args, **kwargs) -> dict[tuple, dict]:
+    return _with_as_at(_vrr_requests_by_period(landing_dir, *args, **kwargs), landing_dir)

@@ -324,24 +324,23 @@ def test_hand_folder_matches_the_reference_too(hand_run):
         assert mismatches(getattr(ref, mart)(hand_run.landing), table(hand_run, mart, key)) == [], mart
 
 
-def test_exports_carry_the_new_marts(hand_run):
-    manifest = json.loads((hand_run.exports / "manifest.json").read_text())
-    assert manifest["counting_basis"]["vrr_requests_by_period"] == PERIOD
-    assert manifest["counting_basis"]["nfa_notification_timeliness"] == COHORT
+def test_the_review_pack_carries_the_inspection_tables(hand_run):
     folder = hand_run.exports / "2024-25-Q2"   # July-September 2024
-    for mart in MART_KEYS:
-        assert (folder / f"{mart}.csv").exists() and (folder / f"{mart}.parquet").exists(), mart
-    with (folder / "vrr_requests_by_period.csv").open(newline="", encoding="utf-8") as handle:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert {"requests_by_period", "notification", "completeness", "withdrawal_rate", "withdrawal_reasons"} <= set(
+        manifest["tables"])
+    with (folder / "csv" / "requests_by_period.csv").open(newline="", encoding="utf-8") as handle:
         exported = list(csv.DictReader(handle))
-    # Only Q5's review completed that quarter (4 Jul); ALL rows first.
-    assert [(r["force_code"], r["scheme"], r["requests_received"], r["reviews_completed"], r["counting_basis"])
-            for r in exported] == [("ALL", "CPS", "0", "1", PERIOD), ("DD", "CPS", "0", "1", PERIOD)]
+    # Only Q5's review completed that quarter (4 Jul): one review, so withheld [c]; 0 requests received is shown.
+    # As at 6 January 2025 the quarter is final (it started more than six months before).
+    assert [(r["force"], r["scheme"], r["requests_received"], r["reviews_completed"], r["reviews_completed_marker"])
+            for r in exported] == [("All forces", "CPS", "0", "", "[c]"), ("DD", "CPS", "0", "", "[c]")]
 
 
-def test_quarter_with_only_period_events_is_exported(hand_run):
+def test_quarter_with_only_period_events_is_packed(hand_run):
     # April-June 2024: no decision was made then, but vrr_requests_by_period has rows for it (Q3, Q4, Q5, Q9, Q10
     # received; Q1, Q2 completed).
-    assert (hand_run.exports / "2024-25-Q1" / "vrr_requests_by_period.csv").exists()
+    assert (hand_run.exports / "2024-25-Q1" / "csv" / "requests_by_period.csv").exists()
 
 
 def test_inspection_marts_are_assets_with_descriptions_and_checks():
