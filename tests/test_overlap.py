@@ -179,7 +179,7 @@ def test_a_multiprocess_run_holds_the_lock_from_its_first_step_to_its_last(tmp_p
     worker_out = output(worker)
     assert worker.returncode == 0, worker_out[-30:]
     steps = {line.split(" - STEP_START - ")[0].rsplit(" - ", 1)[1] for line in worker_out if " - STEP_START - " in line}
-    assert steps == {"landing_extracts", "vrr_dbt_models", "published_warehouse", "quarterly_export"}
+    assert steps == {"landing_extracts", "vrr_dbt_models", "disclosure_control", "published_warehouse", "quarterly_export"}
     headless_out = output(headless)
     assert headless.returncode == 0, headless_out[-30:]
     assert sum("the warehouse is in use by run " + holder.run_id in line for line in headless_out) == 1

@@ -403,6 +403,7 @@ def test_vrr_uptake_worked_example(tmp_path):
         "median_days_to_request": 7.0,
         "is_provisional": False,          # 2024-10-01 < 2024-04-01 + 6 months = 2024-10-01 is false
         "as_at_date": date(2024, 10, 1),
+        "decisions_timed_to_request": 3,  # AA's 7 and 12, BB's 0: median 7
     }
 
     def pick(key, *cols):
