@@ -131,19 +131,10 @@ PACK_FILES = {
 }
 
 
-def code_fingerprint() -> str:
-    """SHA-256 of the code that renders a pack: a pack written by other code is rewritten even at one version."""
-    digest = hashlib.sha256(__version__.encode())
-    for module in (pack, publication, report, pack.disclosure):
-        digest.update(Path(module.__file__).read_bytes())
-    digest.update(Path(__file__).read_bytes())
-    return digest.hexdigest()
-
-
 def pack_fingerprint(info: publication.PackInfo, tables: list, revisions: list[dict], inputs: list[dict]) -> str:
     """SHA-256 of everything a pack shows: the same fingerprint means the same files."""
     content = {
-        "code": code_fingerprint(),
+        "code": warehouse.export_code_fingerprint(),
         "info": [info.label, info.as_at.isoformat(), info.threshold, info.contact, info.version,
                  [sorted((k, str(v)) for k, v in r.items()) for r in info.eligibility_rules]],
         "tables": [[t.name, [[repr(row[c.name]) if not isinstance(row[c.name], pack.Figure) else

@@ -538,9 +538,10 @@ def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool
     published, why = published_files(settings.warehouse_path, settings.pseudonym_key)
     plan = plan_run(folder.extracts, fingerprints, published, full_refresh, why)
     if plan.nothing_new and not warehouse.exports_current(settings.warehouse_path, settings.export_dir):
-        # a run killed or failed after publishing: rebuild on what is published so that the exports are completed
+        # a run killed or failed after publishing, or new code for the packs: rebuild on what is published so that
+        # every pack is that of the published warehouse, made by this code
         plan.refresh_exports = True
-        plan.reason = "the exports are not yet those of the published warehouse"
+        plan.reason = "the exports are not yet those of the published warehouse and this code"
     info = {"as_at_date": folder.as_at_date, "skipped": folder.skipped, "build": None}
     if plan.nothing_new:
         return plan, info

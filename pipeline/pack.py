@@ -671,13 +671,15 @@ class Control:
 def control(data: MartData, threshold: int) -> Control:
     counts = published_counts(data)
     disclosure.check_relations(counts.values, counts.relations)
-    withheld = disclosure.withhold(counts.values, counts.relations, threshold, audit=within_quarter)
+    withheld = disclosure.withhold(counts.values, counts.relations, threshold, follows=windows_containing)
     return Control(data, counts, withheld, threshold)
 
 
-def within_quarter(relation: disclosure.Relation) -> bool:
-    """The relations the exact audit covers: all but the rolling windows', which tie every quarter together."""
-    return not any(member[0] == "vrr_uptake_rolling" for member in relation.members())
+def windows_containing(key: tuple) -> list[tuple]:
+    """The rolling four-quarter counts that contain a quarter's uptake count (withheld with it)."""
+    if key[0] != "vrr_uptake":
+        return []
+    return [("vrr_uptake_rolling", key[1], add_quarters(key[2], k), *key[3:]) for k in range(4)]
 
 
 def with_markers(figure: Figure, *markers: str) -> Figure:

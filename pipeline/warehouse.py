@@ -5,13 +5,14 @@ warehouse exactly as it was."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 from pathlib import Path
 
 import duckdb
 
-from pipeline import lock
+from pipeline import __version__, lock
 
 # Tables carried forward from the published warehouse into each new build (append-only history).
 HISTORY_TABLES = ("audit.quarantine_history",)
@@ -96,6 +97,17 @@ def publish(build: Path, warehouse_path: Path) -> None:
 
 
 EXPORTS_MARKER = ".exports-current"
+# The modules that make the review packs from the published warehouse.
+EXPORT_CODE = ("pack.py", "publication.py", "report.py", "disclosure.py", "export.py")
+
+
+def export_code_fingerprint() -> str:
+    """SHA-256 of the code that makes the review packs: packs made by other code are made again, even at one
+    version."""
+    digest = hashlib.sha256(__version__.encode())
+    for name in EXPORT_CODE:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
 
 
 def warehouse_identity(warehouse_path: Path) -> str:
@@ -105,14 +117,16 @@ def warehouse_identity(warehouse_path: Path) -> str:
 
 
 def exports_current(warehouse_path: Path, export_dir: Path) -> bool:
-    """True when the last export of every complete quarter was made from the published warehouse as it is now."""
+    """True when the last export of every complete quarter was made from the published warehouse as it is now,
+    by this code."""
     marker = export_dir / EXPORTS_MARKER
     if not warehouse_path.exists():
         return True
-    return marker.exists() and marker.read_text(encoding="utf-8").strip() == warehouse_identity(warehouse_path)
+    return marker.exists() and marker.read_text(encoding="utf-8").split() == [
+        warehouse_identity(warehouse_path), export_code_fingerprint()]
 
 
 def mark_exports_current(warehouse_path: Path, export_dir: Path) -> None:
     staged = export_dir / f"{EXPORTS_MARKER}.tmp"
-    staged.write_text(warehouse_identity(warehouse_path) + "\n", encoding="utf-8")
+    staged.write_text(f"{warehouse_identity(warehouse_path)} {export_code_fingerprint()}\n", encoding="utf-8")
     os.replace(staged, export_dir / EXPORTS_MARKER)

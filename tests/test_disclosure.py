@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.disclosure import (DEPENDENT, PRIMARY, SECONDARY, SMALL_MEDIAN, Relation, check_relations,
-                                 dependent_rule, median_rule, withhold)
+                                 dependent_rule, determined, median_rule, withhold)
 
 
 def test_primary_withholds_one_to_four_and_shows_zero():
@@ -77,3 +77,32 @@ def test_dependent_and_median_rules():
     assert median_rule(5, ["m"], withheld, 5) is None
     assert median_rule(0, ["m"], withheld, 5) is None  # no values: nothing shown, nothing to withhold
     assert median_rule(50, ["n"], withheld, 5) == DEPENDENT
+
+
+def test_no_count_is_determined_by_a_combination_of_totals():
+    # t1 = x + y, t2 = x + z, t3 = y + z: no total has one withheld part, yet together they give
+    # x = (t1 + t2 - t3) / 2 = 2. One total more must go (the smallest, t1): then x = 6 - z, y = 7 - z, t1 = 13 - 2z.
+    values = {"x": 2, "y": 3, "z": 4, "t1": 5, "t2": 6, "t3": 7}
+    relations = [Relation("t1", ("x", "y")), Relation("t2", ("x", "z")), Relation("t3", ("y", "z"))]
+    assert withhold(values, relations, 5) == {"x": PRIMARY, "y": PRIMARY, "z": PRIMARY, "t1": SECONDARY}
+
+
+def test_rolling_windows_go_with_a_withheld_quarter():
+    # Quarters q1..q5 of one series and their windows w4 = q1 + .. + q4, w5 = q2 + .. + q5. With q3 (2) withheld,
+    # q3 = w4 - q1 - q2 - q4 unless w4 goes too; w4 - w5 = q1 - q5 then gives w5 (and q3) unless it goes as well.
+    values = {"q1": 10, "q2": 12, "q3": 2, "q4": 9, "q5": 11, "w4": 33, "w5": 34}
+    relations = [Relation("w4", ("q1", "q2", "q3", "q4")), Relation("w5", ("q2", "q3", "q4", "q5"))]
+    windows = {"q3": ["w4", "w5"]}
+    got = withhold(values, relations, 5, follows=lambda key: windows.get(key, []))
+    assert got == {"q3": PRIMARY, "w4": SECONDARY, "w5": SECONDARY}
+
+
+def test_determined_finds_what_combinations_give_back():
+    relations = [Relation("t1", ("x", "y")), Relation("t2", ("x", "z")), Relation("t3", ("y", "z"))]
+    assert sorted(determined(relations, {"x": PRIMARY, "y": PRIMARY, "z": PRIMARY})) == ["x", "y", "z"]
+    assert determined(relations, {"x": PRIMARY, "y": PRIMARY, "z": PRIMARY, "t1": SECONDARY}) == []
+    # a 2 x 2 table with its margins published: every inner cell withheld, none determined
+    square = [Relation("r1", ("a", "b")), Relation("r2", ("c", "d")), Relation("k1", ("a", "c")),
+              Relation("k2", ("b", "d"))]
+    assert determined(square, dict.fromkeys("abcd", PRIMARY)) == []
+    assert sorted(determined(square + [Relation("diag", ("a", "d"))], dict.fromkeys("abcd", PRIMARY))) == list("abcd")

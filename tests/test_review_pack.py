@@ -11,9 +11,12 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 from openpyxl.utils import range_boundaries
 import pytest
+from scipy import sparse
+from scipy.sparse.linalg import lsqr
 
 from tests import reference as ref
 
@@ -346,6 +349,51 @@ def test_no_withheld_count_can_be_recovered_by_subtraction(packs):
                 recovered[target] = known(total) - sum(known(p) for p in parts if p != target)
             changed = True
     assert recovered == {}
+
+
+def linear_attack(equations: list[tuple[tuple, list[tuple]]], unknown: list[tuple]) -> set[tuple]:
+    """The unknowns that the equations, all at once in any combination, give back: those whose unit vector lies in
+    the row space of the system restricted to the unknowns (every vector of its null space is zero there). A
+    random vector's component in the null space (least squares by LSQR) shows them; two draws."""
+    index = {key: i for i, key in enumerate(unknown)}
+    rows, cols, data = [], [], []
+    n_rows = 0
+    for total, parts in equations:
+        row = defaultdict(int)
+        for member, sign in [(total, 1), *((p, -1) for p in parts)]:
+            if member in index:
+                row[index[member]] += sign
+        entries = [(c, v) for c, v in row.items() if v]
+        for column, value in entries:
+            rows.append(n_rows)
+            cols.append(column)
+            data.append(value)
+        n_rows += bool(entries)
+    matrix = sparse.csr_matrix((data, (rows, cols)), shape=(n_rows, len(unknown)), dtype=float)
+    rng = np.random.default_rng(7)
+    found = np.ones(len(unknown), dtype=bool)
+    for _ in range(2):
+        x = rng.standard_normal(len(unknown))
+        y = lsqr(matrix.T.tocsr(), x, atol=1e-15, btol=1e-15, iter_lim=100 * len(unknown))[0]
+        z = x - matrix.T @ y
+        assert np.abs(matrix @ z).max() < 1e-9, "the attack's least-squares solve did not converge"
+        found &= np.abs(z) < 1e-9
+    return {unknown[i] for i in np.flatnonzero(found)}
+
+
+def test_no_withheld_count_is_given_back_by_any_combination_of_published_figures(packs):
+    """The strongest attack on additive tables: every equation of every pack at once (quarters, rolling windows,
+    trend, forces, categories, completeness, withdrawal), solved as one linear system."""
+    pub = gather(packs)
+    withheld = sorted((k for k, v in pub.cells.items() if v is None), key=repr)
+    assert linear_attack(pub.equations, withheld) == set()
+    # The attack has teeth: publish one of the two withheld members of an equation and it gives back the other.
+    for total, parts in pub.equations:
+        hidden = [m for m in (total, *parts) if pub.value(m) is None]
+        if len(hidden) == 2:
+            break
+    shown, other = hidden
+    assert other in linear_attack(pub.equations, [k for k in withheld if k != shown])
 
 
 def test_no_count_of_one_to_four_in_any_csv(packs):
