@@ -53,3 +53,23 @@ def test_write_csv_round_trips(tmp_path):
         rows = list(csv.reader(handle))
     assert rows == [["force", "rate"], ["'=cmd|' /C calc'!A0", "0.5"], ["NTH", ""]]
     assert path.read_bytes().count(b"\r") == 0
+
+
+def test_packs_made_by_other_code_are_not_current(tmp_path, monkeypatch):
+    """The marker that lets a run with nothing new skip the export names the published warehouse and the code that
+    made the packs: new pack code (a new disclosure rule, say) makes every pack again on the next run."""
+    from pipeline import warehouse
+
+    published = tmp_path / "vrr.duckdb"
+    published.write_bytes(b"published")
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    assert not warehouse.exports_current(published, exports)  # no marker yet
+    warehouse.mark_exports_current(published, exports)
+    assert warehouse.exports_current(published, exports)
+    monkeypatch.setattr(warehouse, "export_code_fingerprint", lambda: "0" * 64)
+    assert not warehouse.exports_current(published, exports)
+    warehouse.mark_exports_current(published, exports)
+    assert warehouse.exports_current(published, exports)
+    published.write_bytes(b"published again, by another run")
+    assert not warehouse.exports_current(published, exports)
