@@ -474,39 +474,55 @@ def say(column: Column, figure: Figure) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:.1f}"
 
 
+def uptake_sentence(columns: dict[str, Column], row: dict, decisions: str, requests: str) -> str:
+    """The main uptake figures of a row in words, each withheld figure said once: `decisions` and `requests` are
+    phrases with a {} for the count."""
+    eligible, asked = row["eligible_decisions"], row["decisions_with_request"]
+    rate, lower, upper = row["uptake_rate"], row["uptake_ci_lower"], row["uptake_ci_upper"]
+    if eligible.withheld:
+        return decisions.format("a small number of") + " (withheld [c]); so are the requests and the uptake."
+    opening = decisions.format(say(columns["eligible_decisions"], eligible))
+    if asked.withheld:
+        return opening + "; the number with a request and the uptake are withheld [c]."
+    if rate.withheld or lower.withheld or upper.withheld:
+        return opening + "; " + requests.format(say(columns["decisions_with_request"], asked)) + \
+            " (the uptake is withheld [c])."
+    return (opening + "; " + requests.format(say(columns["decisions_with_request"], asked)) +
+            f" (uptake {say(columns['uptake_rate'], rate)}, 95% interval {say(columns['uptake_ci_lower'], lower)} "
+            f"to {say(columns['uptake_ci_upper'], upper)}).")
+
+
 def narrative(info: PackInfo, tables: dict[str, Table], provisional_quarters: list[str]) -> dict[str, list[str]]:
     columns = {c.name: c for t in tables.values() for c in t.columns}
     summary = []
     quarter = next((r for r in tables["uptake_quarter"].rows
                     if r["force"] == "All forces" and r["cohort_dimension"] == "All victims"), None)
     if quarter:
-        summary.append(
-            f"In {info.period_name}, {say(columns['eligible_decisions'], quarter['eligible_decisions'])} decisions "
-            "a victim could ask to have reviewed were made across all forces; victims asked for a review of "
-            f"{say(columns['decisions_with_request'], quarter['decisions_with_request'])} of them (uptake "
-            f"{say(columns['uptake_rate'], quarter['uptake_rate'])}, 95% interval "
-            f"{say(columns['uptake_ci_lower'], quarter['uptake_ci_lower'])} to "
-            f"{say(columns['uptake_ci_upper'], quarter['uptake_ci_upper'])}).")
+        summary.append(uptake_sentence(
+            columns, quarter, f"In {info.period_name}, {{}} decisions a victim could ask to have reviewed were made "
+            "across all forces", "victims asked for a review of {} of them"))
     else:
         summary.append(f"No VRR-eligible decision was made in {info.period_name}.")
     rolling = next((r for r in tables["uptake_rolling"].rows
                     if r["force"] == "All forces" and r["cohort_dimension"] == "All victims"), None)
     if rolling:
-        summary.append(
-            "Over the four quarters to the end of the quarter: "
-            f"{say(columns['eligible_decisions'], rolling['eligible_decisions'])} eligible decisions, "
-            f"{say(columns['decisions_with_request'], rolling['decisions_with_request'])} with a request (uptake "
-            f"{say(columns['uptake_rate'], rolling['uptake_rate'])}, 95% interval "
-            f"{say(columns['uptake_ci_lower'], rolling['uptake_ci_lower'])} to "
-            f"{say(columns['uptake_ci_upper'], rolling['uptake_ci_upper'])}).")
+        summary.append(uptake_sentence(columns, rolling, "Over the four quarters to the end of the quarter: {} "
+                                       "eligible decisions", "{} with a request"))
     reviews = next((r for r in tables["review_outcomes"].rows
                     if r["force"] == "All forces" and r["scheme"] == "All schemes"), None)
     if reviews:
-        summary.append(
-            f"Of the requests about the quarter's decisions, {say(columns['reviews_completed'], reviews['reviews_completed'])} "
-            f"reviews have been completed so far: the decision stood in "
-            f"{say(columns['reviews_stands'], reviews['reviews_stands'])} and was overturned in "
-            f"{say(columns['reviews_overturned'], reviews['reviews_overturned'])}.")
+        completed, stood, overturned = (reviews[n] for n in ("reviews_completed", "reviews_stands",
+                                                             "reviews_overturned"))
+        opening = "Of the requests about the quarter's decisions, "
+        if completed.withheld:
+            summary.append(opening + "the number of reviews completed so far and their outcomes are withheld [c].")
+        elif stood.withheld or overturned.withheld:
+            summary.append(opening + f"{say(columns['reviews_completed'], completed)} reviews have been completed "
+                           "so far; their outcomes are withheld [c].")
+        else:
+            summary.append(opening + f"{say(columns['reviews_completed'], completed)} reviews have been completed "
+                           f"so far: the decision stood in {say(columns['reviews_stands'], stood)} and was "
+                           f"overturned in {say(columns['reviews_overturned'], overturned)}.")
     basis = [BASIS_TEXT["cohort"], BASIS_TEXT["rolling"], BASIS_TEXT["period"]]
     caveats = [
         ("Provisional quarters [p]: " + ", ".join(provisional_quarters) + ". Their figures will change as "
