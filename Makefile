@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install browser run full-refresh test soak bench dev manifest lock clean
+.PHONY: install browser run full-refresh test soak bench dev sql manifest lock clean
 
 install: $(STAMP)
 
@@ -52,6 +52,9 @@ test: $(STAMP) browser $(DAGSTER_HOME)/dagster.yaml manifest
 # Twenty runs in a row with a reader holding the warehouse (left out of `make test`: it takes several minutes).
 soak: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m pytest -m slow tests/test_soak.py
+
+sql: $(STAMP)
+	$(BIN)/python -m pipeline.sql
 
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/dagster dev -w workspace.yaml

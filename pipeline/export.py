@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipeline import __version__, atomic, pack, publication, report, warehouse
+from pipeline import __version__, analysts, atomic, pack, publication, report, warehouse
 from pipeline.partitions import BACKFILL_POLICY, export_label, quarterly, quarters_in_window
 from pipeline.resources import VrrSettings
 from pipeline.settings import Settings
@@ -92,7 +92,9 @@ def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> d
     owners=["team:vrr-data"],
     pool="warehouse",
     description="The warehouse file at VRR_WAREHOUSE_PATH, swapped in atomically once every blocking check of this "
-    "run has passed. A failed or killed run leaves the previous warehouse untouched.",
+    "run has passed. A failed or killed run leaves the previous warehouse untouched. Then the analysts' copy at "
+    "VRR_PUBLISHED_PATH (marts, reference tables and marts.about, in a storage format DuckDB 1.2 and later read), "
+    "swapped in the same way.",
 )
 def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.MaterializeResult:
     settings = vrr.resolve()
@@ -101,11 +103,15 @@ def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         counts = mart_row_counts(con)
         as_at = as_at_date(con)
+        about = analysts.about_rows(con, context.run_id, settings.disclosure_threshold)
+    copied = analysts.write_copy(settings.warehouse_path, settings.analysts_path, context.run_id, about)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(settings.warehouse_path)),
             "as_at_date": str(as_at),
             "mart_rows": dg.MetadataValue.json(counts),
+            "analysts_copy": dg.MetadataValue.path(str(settings.analysts_path)),
+            "analysts_copy_tables": len(copied),
         }
     )
 

@@ -44,7 +44,7 @@ class VrrSettings(dg.ConfigurableResource):
             context.log.warning(f"{dead.describe()} had ended without finishing; its leftovers are removed.")
             if context.instance is not None:
                 lock.forget_dead_run(context.instance, dead.run_id)
-        remove_stale(settings.warehouse_path, settings.export_dir, context.run_id)
+        remove_stale(settings.warehouse_path, settings.export_dir, context.run_id, also=(settings.analysts_path,))
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if lock.run_process_id() == os.getpid():  # this process is the run's own: the run ends here

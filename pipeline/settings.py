@@ -43,6 +43,12 @@ class Settings:
     duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
     duckdb_threads: int = 0  # 0: one per core
     duckdb_temp_directory: Path | None = None  # None: a hidden folder beside the warehouse
+    published_path: Path | None = None  # the analysts' copy; None: vrr_published.duckdb beside the warehouse
+
+    @property
+    def analysts_path(self) -> Path:
+        """VRR_PUBLISHED_PATH: the analysts' copy of the marts (default vrr_published.duckdb beside the warehouse)."""
+        return self.published_path or self.warehouse_path.with_name("vrr_published.duckdb")
 
     def duckdb_settings(self) -> dict[str, str | int]:
         """DuckDB settings (SET name = value) for every connection that builds the warehouse."""
@@ -72,7 +78,7 @@ def _seconds(value: str | None, default: float) -> float:
 
 
 def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Read VRR_LANDING_DIR, VRR_WAREHOUSE_PATH, VRR_EXPORT_DIR, VRR_PSEUDONYM_KEY, VRR_DISCLOSURE_THRESHOLD,
+    """Read VRR_LANDING_DIR, VRR_WAREHOUSE_PATH, VRR_EXPORT_DIR, VRR_PUBLISHED_PATH, VRR_PSEUDONYM_KEY, VRR_DISCLOSURE_THRESHOLD,
     VRR_PACK_CONTACT and DuckDB's resources VRR_DUCKDB_MEMORY_LIMIT (e.g. 4GB), VRR_DUCKDB_THREADS and
     VRR_DUCKDB_TEMP_DIR.
 
@@ -94,6 +100,7 @@ def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
         landing_dir=_path(landing, "data/landing_sample"),
         warehouse_path=_path(env.get("VRR_WAREHOUSE_PATH"), "data/warehouse/vrr.duckdb"),
         export_dir=_path(env.get("VRR_EXPORT_DIR"), "data/exports"),
+        published_path=_path(env["VRR_PUBLISHED_PATH"], "") if env.get("VRR_PUBLISHED_PATH") else None,
         pseudonym_key=(key or DEMO_PSEUDONYM_KEY).encode("utf-8"),
         uses_sample=uses_sample,
         uses_demo_key=not key,

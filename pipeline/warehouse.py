@@ -33,12 +33,15 @@ def _owner_run(name: str, marker: str) -> str:
     return name.split(marker, 1)[1].removesuffix(".wal")
 
 
-def remove_stale(warehouse_path: Path, export_dir: Path | None, run_id: str) -> list[Path]:
+def remove_stale(warehouse_path: Path, export_dir: Path | None, run_id: str,
+                 also: tuple[Path, ...] = ()) -> list[Path]:
     """Remove what runs that failed or were killed left behind (warehouse builds and their write-ahead logs,
-    export staging folders), except this run's and that of the run holding the warehouse lock, if alive."""
+    export staging folders, and builds of the files in `also`, such as the analysts' copy), except this run's and
+    that of the run holding the warehouse lock, if alive."""
     holder = lock.live_holder(warehouse_path)
     keep = {run_id, holder.run_id} if holder else {run_id}
-    leftovers = [(p, ".build-") for p in warehouse_path.parent.glob(f".{warehouse_path.name}.build-*")]
+    leftovers = [(p, ".build-") for target in (warehouse_path, *also)
+                 for p in target.parent.glob(f".{target.name}.build-*")]
     if export_dir is not None and export_dir.is_dir():
         leftovers += [(p, ".staging-") for p in export_dir.glob(".staging-*")]
     removed = []
@@ -98,7 +101,7 @@ def publish(build: Path, warehouse_path: Path) -> None:
 
 EXPORTS_MARKER = ".exports-current"
 # The modules that make the review packs from the published warehouse.
-EXPORT_CODE = ("pack.py", "publication.py", "report.py", "disclosure.py", "export.py")
+EXPORT_CODE = ("pack.py", "publication.py", "report.py", "disclosure.py", "export.py", "analysts.py")
 
 
 def export_code_fingerprint() -> str:

@@ -43,7 +43,7 @@ class PipelineRun:
     @contextlib.contextmanager
     def environment(self):
         """The process environment of a run: this run's locations and key, nothing else of VRR_*."""
-        names = ("VRR_LANDING_DIR", "VRR_WAREHOUSE_PATH", "VRR_EXPORT_DIR", "VRR_PSEUDONYM_KEY")
+        names = ("VRR_LANDING_DIR", "VRR_WAREHOUSE_PATH", "VRR_EXPORT_DIR", "VRR_PUBLISHED_PATH", "VRR_PSEUDONYM_KEY")
         saved = {k: os.environ.pop(k, None) for k in names}
         os.environ.update(self.env())
         try:

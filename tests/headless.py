@@ -69,8 +69,9 @@ def leftovers(run: PipelineRun) -> list[str]:
     found = []
     if run.warehouse.parent.exists():
         lock = run.warehouse.with_name(f".{run.warehouse.name}.lock")
+        analysts = run.warehouse.with_name("vrr_published.duckdb")  # the analysts' copy is published output
         found += [p.name for p in run.warehouse.parent.iterdir()
-                  if p not in (run.warehouse, lock) or (p == lock and p.stat().st_size)]
+                  if p not in (run.warehouse, lock, analysts) or (p == lock and p.stat().st_size)]
     if run.exports.exists():  # the marker saying which warehouse the exports come from is published state
         found += [p.name for p in run.exports.iterdir() if p.name.startswith(".") and p.name != EXPORTS_MARKER]
     return sorted(found)
