@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install browser run full-refresh test soak bench dev sql manifest lock clean
+.PHONY: install browser run full-refresh test soak bench dev sql docs manifest lock clean
 
 install: $(STAMP)
 
@@ -55,6 +55,10 @@ soak: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 
 sql: $(STAMP)
 	$(BIN)/python -m pipeline.sql
+
+# dbt's documentation site with the lineage graph, as one static file (data/docs/index.html), built offline.
+docs: $(STAMP) manifest
+	$(BIN)/python -m pipeline.docs_site
 
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/dagster dev -w workspace.yaml
