@@ -277,9 +277,24 @@ def fct_vrr_decisions(landing_dir: Path, rules: list[dict] | None = None) -> dic
     return fct
 
 
+def _victims(landing_dir: Path) -> dict[str, str]:
+    """Each decision's victim, as the pseudonym identifies it: the trimmed victim_id (blank: no victim)."""
+    decisions, _, _ = load_latest(landing_dir)
+    return {key: row.get("victim_id", "").strip() for key, row in decisions.items()}
+
+
+def _victim_counts(rows: list[dict], victims: dict[str, str]) -> dict[str, int]:
+    """Distinct victims of the decisions, and of those with a request (a blank victim_id adds none)."""
+    return {
+        "eligible_victims": len({victims[r["decision_id"]] for r in rows} - {""}),
+        "victims_with_request": len({victims[r["decision_id"]] for r in rows if r["has_request"]} - {""}),
+    }
+
+
 def vrr_uptake(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple, dict]:
     """marts.vrr_uptake keyed by (period_start, force_code, cohort_dimension, cohort_value)."""
     fct, counting, as_at_date = _decisions_with_requests(landing_dir, rules)
+    victims = _victims(landing_dir)
 
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in fct.values():
@@ -320,6 +335,7 @@ def vrr_uptake(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple
             "is_provisional": as_at_date < add_months(start, 6),
             "as_at_date": as_at_date,
             "decisions_timed_to_request": len(days),
+            **_victim_counts(rows, victims),
         }
     return out
 
@@ -328,6 +344,7 @@ def vrr_uptake_rolling(landing_dir: Path, rules: list[dict] | None = None) -> di
     """marts.vrr_uptake_rolling: each quarter's window is the four quarters ending with it, the counts pooled over
     the decisions of the window and the rate, interval and median recomputed on them."""
     fct, counting, as_at_date = _decisions_with_requests(landing_dir, rules)
+    victims = _victims(landing_dir)
     eligible = [row for row in fct.values() if row["is_vrr_eligible"]]
     if not eligible:
         return {}
@@ -373,6 +390,7 @@ def vrr_uptake_rolling(landing_dir: Path, rules: list[dict] | None = None) -> di
                 "as_at_date": as_at_date,
                 "window_start": start,
                 "quarters_in_window": in_window,
+                **_victim_counts(rows, victims),
             }
     return out
 

@@ -122,7 +122,8 @@ def expected_victims_who_asked(t):
     rows = [r for r in t["fct"].values() if r["is_vrr_eligible"] and r["period_start"] in window]
     victim = {r["decision_id"]: decisions[r["decision_id"]]["victim_id"].strip() for r in rows}
     asked = [r for r in rows if r["has_request"]]
-    return [(len({victim[r["decision_id"]] for r in asked}), len(set(victim.values())), len(asked), len(rows))]
+    return [(len({victim[r["decision_id"]] for r in asked} - {""}), len(set(victim.values()) - {""}), len(asked),
+             len(rows))]
 
 
 def expected_withdrawal_reasons_rape(t):

@@ -52,7 +52,9 @@ def landing(draw):
         decisions.append(dict(zip(D, [
             f"D{i}", f"CR{i}", rng.choice(["AA", "BB"]), rng.choice(["19C", "19D", "8N"]), day.isoformat(),
             rng.choice(["9", "10", "14", "15", "15", "16"]), rng.choice(["police", "cps"]), rng.choice(["Y", "N", ""]),
-            notified, f"V{i}", rng.choice(["", "12", "17", "30", "70"]), rng.choice(["F", "M", ""]),
+            # victims: mostly one a decision, some with several decisions (spaces trimmed), a few unrecorded
+            notified, rng.choice([f"V{i}", f"V{i}", f"V{rng.randrange(i + 1)}", f" V{rng.randrange(i + 1)} ", ""]),
+            rng.choice(["", "12", "17", "30", "70"]), rng.choice(["F", "M", ""]),
             rng.choice(["W1", "A4", "NS", ""]), rng.choice(["Y", "N", ""]), "", ""])))
     requests = []
     for i, d in enumerate(rng.sample(decisions, k=rng.randrange(0, len(decisions) + 1))):

@@ -302,9 +302,10 @@ def worked_example(tmp_path) -> Path:
         decision("D5", "2024-06-10", force="BB", outcome="15", maker="cps", interviewed="N",
                  offence_code="19C", victim_age="", victim_sex="X", victim_ethnicity="NS",
                  victim_disability=""),
+        # D6's victim is D4's (spaces around the id are trimmed): two decisions, one victim.
         decision("D6", "2024-05-05", force="BB", outcome="15", maker="police", interviewed="Y",
                  offence_code="19C", victim_notified_date="2024-05-06", victim_age="65",
-                 victim_sex="F", victim_ethnicity="W2", victim_disability="N"),
+                 victim_sex="F", victim_ethnicity="W2", victim_disability="N", victim_id=" V-D4 "),
         decision("D7", "2024-05-05", force="BB", outcome="16", maker="police", interviewed="Y",
                  offence_code="8L", victim_age="50", victim_sex="F", victim_ethnicity="W1",
                  victim_disability="N"),
@@ -404,6 +405,8 @@ def test_vrr_uptake_worked_example(tmp_path):
         "is_provisional": False,          # 2024-10-01 < 2024-04-01 + 6 months = 2024-10-01 is false
         "as_at_date": date(2024, 10, 1),
         "decisions_timed_to_request": 3,  # AA's 7 and 12, BB's 0: median 7
+        "eligible_victims": 4,            # V-D1, V-D2, V-D4 (D4 and D6), V-D5
+        "victims_with_request": 4,        # D1, D2, D4, D5 each have a request; D6's victim is D4's
     }
 
     def pick(key, *cols):
@@ -420,6 +423,10 @@ def test_vrr_uptake_worked_example(tmp_path):
     # BB Q1: D4, D5, D6; requested D4, D5 -> 2/3; R5 (out_of_scope) R7 (stands) -> completed 1, overturned 0
     #   -> overturn rate 0/1 = 0.0; days: D4 0 only (D5 no notification) -> 0.0
     assert pick((Q1, "BB", "all", "All"), *cols) == (3, 2, pytest.approx(2 / 3), 2, 1, 0, 0.0, 0.0)
+    # ... and two victims, both of whom asked: V-D4 (D4 asked, D6 did not) and V-D5
+    assert pick((Q1, "BB", "all", "All"), "eligible_victims", "victims_with_request") == (2, 2)
+    # Police Q1 over all forces: D1, D4, D6 -> victims V-D1, V-D4; both asked (D1, D4)
+    assert pick((Q1, "ALL", "scheme", "Police"), "eligible_victims", "victims_with_request") == (2, 2)
     # Police Q1 over all forces: D1, D4, D6; requested D1, D4; R1 R2 R5; completed R1 R2; overturned R2
     #   days [7, 0] -> even count -> (0 + 7) / 2 = 3.5
     assert pick((Q1, "ALL", "scheme", "Police"), *cols) == (3, 2, pytest.approx(2 / 3), 3, 2, 1, 0.5, 3.5)

@@ -106,6 +106,7 @@
         reviews_completed,
         reviews_overturned,
         days_notification_to_request,
+        victim_pseudonym,
         '{{ dimension }}' as cohort_dimension,
         {{ value }} as cohort_value
     from {{ relation }}
@@ -122,7 +123,9 @@
         cast(sum(reviews_overturned) as bigint) as reviews_overturned,
         median(days_notification_to_request::double)
             filter (where has_request and days_notification_to_request is not null) as median_days_to_request,
-        count(*) filter (where has_request and days_notification_to_request is not null) as decisions_timed_to_request
+        count(*) filter (where has_request and days_notification_to_request is not null) as decisions_timed_to_request,
+        count(distinct nullif(victim_pseudonym, '')) as eligible_victims,
+        count(distinct nullif(victim_pseudonym, '')) filter (where has_request) as victims_with_request
 {%- endmacro %}
 
 {#- The figures of the uptake marts from their counts (relation `counts`), in the marts' column order. -#}

@@ -35,7 +35,9 @@ final as (
         {{ is_provisional('counts.period_start', 'load_info.as_at_date') }} as is_provisional,
         load_info.as_at_date,
         {{ counting_basis('cohort') }} as counting_basis,
-        counts.decisions_timed_to_request
+        counts.decisions_timed_to_request,
+        counts.eligible_victims,
+        counts.victims_with_request
     from counts
     cross join load_info
 )

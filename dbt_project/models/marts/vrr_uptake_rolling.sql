@@ -49,7 +49,8 @@ windowed as (
         eligible.requests,
         eligible.reviews_completed,
         eligible.reviews_overturned,
-        eligible.days_notification_to_request
+        eligible.days_notification_to_request,
+        eligible.victim_pseudonym
     from eligible
     inner join windows
         on eligible.period_start between windows.window_start and windows.window_end
@@ -85,7 +86,9 @@ final as (
         {{ counting_basis('rolling') }} as counting_basis,
         counts.decisions_timed_to_request,
         counts.window_start,
-        cast(counts.quarters_in_window as integer) as quarters_in_window
+        cast(counts.quarters_in_window as integer) as quarters_in_window,
+        counts.eligible_victims,
+        counts.victims_with_request
     from counts
     cross join load_info
 )
