@@ -18,6 +18,7 @@ from pipeline import disclosure
 from pipeline.partitions import export_label
 
 ALL = "ALL"
+ALL_SCHEMES = "All schemes"  # the marts' and tables' label for both schemes together
 WITHHELD = "[c]"
 PROVISIONAL = "[p]"
 REVISED = "[r]"
@@ -196,12 +197,17 @@ def published_counts(data: MartData) -> Counts:
     counts.relate_forces(keys)
 
     keys = []
+    schemes: dict[tuple, list[tuple]] = defaultdict(list)
     for row in data.rows["vrr_requests_by_period"]:
         for measure in PERIOD_COUNTS:
             key = ("vrr_requests_by_period", measure, row["period_start"], row["force_code"], row["scheme"])
             counts.add(key, row[measure])
             keys.append(key)
+            if row["scheme"] != ALL_SCHEMES:
+                schemes[key[:4]].append(key)
     counts.relate_forces(keys)
+    for (mart, measure, period, force), parts in schemes.items():  # the schemes add up to both together
+        counts.relate((mart, measure, period, force, ALL_SCHEMES), parts)
 
     keys = []
     assigned: dict[tuple, list[tuple]] = defaultdict(list)
@@ -419,7 +425,7 @@ class Builder:
             stands = row["reviews_completed"] - row["reviews_overturned"]
             rows.append({
                 "force": force_label(row["force_code"]),
-                "scheme": "All schemes" if row["cohort_dimension"] == "all" else row["cohort_value"],
+                "scheme": ALL_SCHEMES if row["cohort_dimension"] == "all" else row["cohort_value"],
                 "requests": self.count(keys["requests"], row["requests"]),
                 "reviews_completed": self.count(keys["reviews_completed"], row["reviews_completed"]),
                 "reviews_stands": self.count(keys["reviews_stands"], stands),
@@ -442,7 +448,8 @@ class Builder:
             item |= {m: self.count(key(m), row[m]) for m in PERIOD_COUNTS}
             item["median_working_days_to_complete"] = self.derived(
                 row["median_working_days_to_complete"], [key("reviews_completed")], row["reviews_completed"], median=True)
-            item["target_working_days"] = Figure(row["target_working_days"])
+            target = row["target_working_days"]  # none for both schemes together: each has its own
+            item["target_working_days"] = Figure(target) if target is not None else Figure(None, (NOT_APPLICABLE,))
             item["provisional"] = row["is_provisional"]
             item["_order"] = (force_order(row["force_code"]), row["scheme"])
             rows.append(item)

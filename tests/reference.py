@@ -570,6 +570,9 @@ def _nfa_notification_timeliness(landing_dir: Path, rules: list[dict] | None = N
     return out
 
 
+ALL_SCHEMES = "All schemes"  # both schemes together: no target of its own
+
+
 def _vrr_requests_by_period(landing_dir: Path, rules: list[dict] | None = None,
                            targets: dict[str, int] | None = None) -> dict[tuple, dict]:
     """marts.vrr_requests_by_period keyed by (period_start, force_code, scheme): events in their own quarter."""
@@ -587,11 +590,11 @@ def _vrr_requests_by_period(landing_dir: Path, rules: list[dict] | None = None,
         request_date = _optional_date(req.get("request_date"))
         if decision is None or request_date is None or request_date < decision["decision_date"]:
             continue  # a request counts only when its decision is known and it is dated on or after it
-        scheme = SCHEME_LABELS.get(req.get("scheme", "").strip().lower())
+        own_scheme = SCHEME_LABELS.get(req.get("scheme", "").strip().lower())
         notified = decision["victim_notified_date"]
         completed_on = _optional_date(req.get("review_completed_date"))
         result = req.get("review_result", "").strip().lower()
-        for force in _forces(decision["force_code"]):
+        for force, scheme in ((f, s) for f in _forces(decision["force_code"]) for s in (own_scheme, ALL_SCHEMES)):
             received = group(period_start(request_date), force, scheme)
             received["received"] += 1
             if notified is not None and request_date > add_months(notified, 3):
@@ -601,7 +604,7 @@ def _vrr_requests_by_period(landing_dir: Path, rules: list[dict] | None = None,
                 days = working_days(request_date, completed_on)
                 completed["completed"] += 1
                 completed["overturned"] += result == "decision_overturned"
-                completed["within"] += days is not None and days <= targets[scheme]
+                completed["within"] += days is not None and days <= targets[own_scheme]
                 if days is not None:
                     completed["days"].append(days)
     return {
@@ -609,7 +612,7 @@ def _vrr_requests_by_period(landing_dir: Path, rules: list[dict] | None = None,
               "requests_received": g["received"], "requests_after_three_months": g["late"],
               "reviews_completed": g["completed"], "reviews_overturned": g["overturned"],
               "completed_within_target": g["within"], "median_working_days_to_complete": _median(g["days"]),
-              "target_working_days": targets[key[2]], "counting_basis": PERIOD_BASIS}
+              "target_working_days": targets.get(key[2]), "counting_basis": PERIOD_BASIS}
         for key, g in groups.items()
     }
 

@@ -296,6 +296,8 @@ def gather(packs: dict[str, Path]) -> Published:
         if kind == "R":
             window = [ref.add_months(key[2], -3 * k) for k in range(4)]
             pub.equal(key, [("U", key[1], q, *key[3:]) for q in window])
+        if kind == "P" and key[4] == "All schemes":
+            pub.equal(key, [k for k in keys if k[0] == "P" and k[1:4] == key[1:4] and k[4] != "All schemes"])
         if kind == "N" and key[1] == "notified":
             pub.equal(("U", "eligible_decisions", key[2], key[3], "Scheme", key[4]), [key, ("N", "not_notified", *key[2:])])
         if kind == "C" and key[1] == "recorded":

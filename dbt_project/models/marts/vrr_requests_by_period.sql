@@ -1,6 +1,6 @@
 -- VRR requests and reviews counted in the quarter in which each event happened (period basis, as the CPS
 -- publishes), over every request that counts whatever its decision's eligibility, by force of the decision
--- and scheme of the request. Working days from the request to the review's completion: the working days d with
+-- and scheme of the request, and for both schemes together ('All schemes'). Working days from the request to the review's completion: the working days d with
 -- request_date < d <= review_completed_date.
 with
 
@@ -81,8 +81,9 @@ counts as (
     select
         period_start,
         {{ force_or_all() }} as force_code,
-        scheme,
-        max(target_working_days) as target_working_days,  -- one target per scheme
+        case when grouping(scheme) = 1 then 'All schemes' else scheme end as scheme,
+        -- one target per scheme; none for both schemes together
+        case when grouping(scheme) = 0 then max(target_working_days) end as target_working_days,
         cast(sum(received) as bigint) as requests_received,
         cast(sum(after_three_months) as bigint) as requests_after_three_months,
         cast(sum(completed) as bigint) as reviews_completed,
@@ -90,7 +91,13 @@ counts as (
         cast(sum(within_target) as bigint) as completed_within_target,
         median(working_days_to_complete::double) as median_working_days_to_complete
     from events
-    {{ by_force_and_all(['scheme']) }}
+    -- each force and all forces, each scheme and both schemes together
+    group by grouping sets (
+        (period_start, force_code, scheme),
+        (period_start, scheme),
+        (period_start, force_code),
+        (period_start)
+    )
 ),
 
 load_info as (
