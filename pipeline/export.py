@@ -99,7 +99,10 @@ def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> d
 def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.MaterializeResult:
     settings = vrr.resolve()
     build = warehouse.build_path(settings.warehouse_path, context.run_id)
-    warehouse.publish(build, settings.warehouse_path)
+    done = warehouse.publish(build, settings.warehouse_path, settings.compact_free_share, settings.duckdb_settings())
+    if done["compacted"]:
+        context.log.info(f"The build was {done['free_share_before']:.0%} free blocks: published a compacted copy "
+                         f"({done['size_before']:,} bytes down to {done['size_after']:,}).")
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         counts = mart_row_counts(con)
         as_at = as_at_date(con)
@@ -110,6 +113,9 @@ def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> 
             "path": dg.MetadataValue.path(str(settings.warehouse_path)),
             "as_at_date": str(as_at),
             "mart_rows": dg.MetadataValue.json(counts),
+            "file_bytes": done["size_after"],
+            "compacted": done["compacted"],
+            "free_share_of_build": done["free_share_before"],
             "analysts_copy": dg.MetadataValue.path(str(settings.analysts_path)),
             "analysts_copy_tables": len(copied),
         }

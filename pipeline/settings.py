@@ -13,6 +13,9 @@ DEMO_PSEUDONYM_KEY = "demo-key-for-the-synthetic-sample-only"
 DEFAULT_CONTACT = "The VRR data team of the publishing force or office (set VRR_PACK_CONTACT)"
 # Enough for 10 million decisions on a 2-core machine with the whole run under 4 GB; larger runs spill to disk.
 DEFAULT_MEMORY_LIMIT = "2GB"
+# The publish step compacts a finished build when more than this share of its file is free blocks (see
+# pipeline.warehouse.publish): the published file is then never more than 1.25 times its live data.
+DEFAULT_COMPACT_FREE_SHARE = 0.2
 
 
 def _threshold(text: str | None) -> int:
@@ -43,6 +46,8 @@ class Settings:
     duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
     duckdb_threads: int = 0  # 0: one per core
     duckdb_temp_directory: Path | None = None  # None: a hidden folder beside the warehouse
+    # Publish a compacted copy of the build when more than this share of its file is free blocks.
+    compact_free_share: float = DEFAULT_COMPACT_FREE_SHARE
     published_path: Path | None = None  # the analysts' copy; None: vrr_published.duckdb beside the warehouse
 
     @property
@@ -58,6 +63,19 @@ class Settings:
             "threads": self.duckdb_threads or os.cpu_count() or 1,
             "temp_directory": str(spill),
         }
+
+
+def _share(text: str | None) -> float:
+    """VRR_COMPACT_FREE_SHARE: a share of the file from 0 to 1 (0 compacts every build)."""
+    if not text:
+        return DEFAULT_COMPACT_FREE_SHARE
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise RuntimeError(f"VRR_COMPACT_FREE_SHARE must be a share of the file from 0 to 1 (e.g. 0.2), not {text!r}.")
+    return value
 
 
 def _path(value: str | None, default: str) -> Path:
@@ -85,6 +103,8 @@ def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
     Without VRR_LANDING_DIR the run uses the synthetic sample (generated under data/) and, when no key is
     given, a demo pseudonym key. With a real landing folder and no key it refuses to start (fail closed).
     VRR_LOCK_WAIT_SECONDS: how long a run waits for another run holding the warehouse (default 30 minutes).
+    VRR_COMPACT_FREE_SHARE: the share of free blocks in a finished build above which the publish step writes a
+    compacted copy (default 0.2).
     """
     env = os.environ if environ is None else environ
     landing = env.get("VRR_LANDING_DIR") or ""
@@ -109,4 +129,5 @@ def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
         duckdb_memory_limit=env.get("VRR_DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT,
         duckdb_threads=int(env.get("VRR_DUCKDB_THREADS") or 0),
         duckdb_temp_directory=_path(env["VRR_DUCKDB_TEMP_DIR"], "") if env.get("VRR_DUCKDB_TEMP_DIR") else None,
+        compact_free_share=_share(env.get("VRR_COMPACT_FREE_SHARE")),
     )

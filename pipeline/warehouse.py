@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline import __version__, lock
+from pipeline.settings import DEFAULT_COMPACT_FREE_SHARE
 
 # Tables carried forward from the published warehouse into each new build (append-only history).
 HISTORY_TABLES = ("audit.quarantine_history",)
@@ -23,21 +24,32 @@ def build_path(warehouse_path: Path, run_id: str) -> Path:
     return warehouse_path.with_name(f".{warehouse_path.name}.build-{run_id}")
 
 
+def compact_path(build: Path) -> Path:
+    """Where the publish step writes a compacted copy of a build: beside it, named after the same run
+    (`.vrr.duckdb.build-<run id>.compact`), so the clean-up of stale builds knows it as that run's."""
+    return build.with_name(f"{build.name}.compact")
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(f"{path.name}.wal")
+
+
 def private_umask() -> int:
     """Files written from here on are readable by their owner only; returns the previous mask."""
     return os.umask(0o077)
 
 
 def _owner_run(name: str, marker: str) -> str:
-    """The run id in a leftover's name: `.vrr.duckdb.build-<run id>[.wal]`, `.staging-<run id>`."""
-    return name.split(marker, 1)[1].removesuffix(".wal")
+    """The run id in a leftover's name: `.vrr.duckdb.build-<run id>[.wal|.compact|.compact.wal]`,
+    `.staging-<run id>` (a run id holds no dot)."""
+    return name.split(marker, 1)[1].split(".", 1)[0]
 
 
 def remove_stale(warehouse_path: Path, export_dir: Path | None, run_id: str,
                  also: tuple[Path, ...] = ()) -> list[Path]:
-    """Remove what runs that failed or were killed left behind (warehouse builds and their write-ahead logs,
-    export staging folders, and builds of the files in `also`, such as the analysts' copy), except this run's and
-    that of the run holding the warehouse lock, if alive."""
+    """Remove what runs that failed or were killed left behind (warehouse builds, their compacted copies and their
+    write-ahead logs, export staging folders, and builds of the files in `also`, such as the analysts' copy),
+    except this run's and that of the run holding the warehouse lock, if alive."""
     holder = lock.live_holder(warehouse_path)
     keep = {run_id, holder.run_id} if holder else {run_id}
     leftovers = [(p, ".build-") for target in (warehouse_path, *also)
@@ -57,9 +69,10 @@ def remove_stale(warehouse_path: Path, export_dir: Path | None, run_id: str,
 
 
 def discard_build(warehouse_path: Path, run_id: str) -> None:
-    """Remove this run's build (and write-ahead log) if it is still there: the run ended without publishing it."""
+    """Remove this run's build (its compacted copy, their write-ahead logs) if still there: the run ended without
+    publishing it."""
     build = build_path(warehouse_path, run_id)
-    for path in (build, build.with_name(build.name + ".wal")):
+    for path in (build, _wal(build), compact_path(build), _wal(compact_path(build))):
         path.unlink(missing_ok=True)
 
 
@@ -88,15 +101,100 @@ def published_read_only(warehouse_path: Path):
         con.close()
 
 
-def publish(build: Path, warehouse_path: Path) -> None:
-    """Swap the finished build in place of the published warehouse (atomic rename)."""
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _blocks(con, database: str) -> tuple[int, int]:
+    """(total blocks, free blocks) of an open database file."""
+    return con.execute(
+        "select total_blocks, free_blocks from pragma_database_size() where database_name = ?", [database]
+    ).fetchone()
+
+
+def catalog(con, database: str) -> dict[str, list]:
+    """What a database holds, to compare a compacted copy with its original: schemas (empty ones too), tables
+    with their row counts and comments, columns with types, defaults and comments, views with their SQL, macros,
+    sequences (with their last value), types, indexes and constraints."""
+    queries = {
+        "schemas": "select schema_name, comment from duckdb_schemas() where database_name = $db and not internal",
+        "tables": "select schema_name, table_name, comment from duckdb_tables() where database_name = $db",
+        "columns": "select schema_name, table_name, column_name, column_index, data_type, column_default, "
+                   "is_nullable, comment from duckdb_columns() where database_name = $db",
+        "views": "select schema_name, view_name, comment, sql from duckdb_views() "
+                 "where database_name = $db and not internal",
+        "macros": "select schema_name, function_name, function_type, parameters, macro_definition "
+                  "from duckdb_functions() where database_name = $db and not internal",
+        "sequences": "select schema_name, sequence_name, increment_by, min_value, max_value, cycle, last_value "
+                     "from duckdb_sequences() where database_name = $db",
+        "types": "select schema_name, type_name, logical_type from duckdb_types() "
+                 "where database_name = $db and not internal",
+        "indexes": "select schema_name, table_name, index_name, is_unique, expressions from duckdb_indexes() "
+                   "where database_name = $db",
+        "constraints": "select schema_name, table_name, constraint_type, constraint_text from duckdb_constraints() "
+                       "where database_name = $db",
+    }
+    found = {name: con.execute(f"{sql} order by all", {"db": database}).fetchall() for name, sql in queries.items()}
+    found["rows"] = [
+        (schema, table, con.execute(f"select count(*) from {_quoted(database)}.{_quoted(schema)}.{_quoted(table)}")
+         .fetchone()[0])
+        for schema, table, _ in found["tables"]
+    ]
+    return found
+
+
+def publish(build: Path, warehouse_path: Path, compact_free_share: float = DEFAULT_COMPACT_FREE_SHARE,
+            duckdb_settings: dict | None = None) -> dict:
+    """Swap the finished build in place of the published warehouse (atomic rename), compacted first when more
+    than `compact_free_share` of its file is free blocks. Returns what was done, for the asset's metadata.
+
+    Why compact: an incremental run's build starts as a copy of the published warehouse and deletes and
+    re-inserts the quarters it rebuilds; DuckDB reuses freed blocks but never gives them back to the
+    filesystem, so without this the file only grows (1.8 times a fresh build after twenty incremental runs on
+    the sample). `COPY FROM DATABASE` into a new file writes only live data, with every schema (empty ones
+    too), table, view, macro, sequence and comment, under the same names, so the next run opens it as before.
+
+    Why only above a share (VRR_COMPACT_FREE_SHARE, default 0.2) rather than every time: the copy rewrites the
+    whole file and needs room on disk for a second copy. On the sample it takes a fifth of a second, but its time
+    grows with the file (measured: about 11 s for a 430 MB file on the shared 2-core machine), while most
+    incremental runs free little. Compacting above a fifth of the file
+    free keeps the published file within 1.25 times its live data.
+
+    The copy is checked against the build (the `catalog` above: names, comments, SQL and row counts) before it
+    is swapped in; if they differ the run fails and nothing is published. The copy is written beside the build
+    as `.<warehouse name>.build-<run id>.compact`: if the run is killed, the next run removes it like any other
+    leftover of a dead run."""
+    compact = compact_path(build)
+    for leftover in (compact, _wal(compact)):
+        leftover.unlink(missing_ok=True)
     with duckdb.connect(str(build)) as con:
+        for name, value in (duckdb_settings or {}).items():
+            con.execute(f"set {name} = ?", [value])
         con.execute("checkpoint")
-    os.chmod(build, 0o600)
-    os.replace(build, warehouse_path)
-    wal = build.with_name(build.name + ".wal")
-    if wal.exists():
-        wal.unlink()
+        database = con.execute("select current_database()").fetchone()[0]
+        total, free = _blocks(con, database)
+        done = {"size_before": build.stat().st_size, "free_share_before": round(free / total, 3) if total else 0.0}
+        done["compacted"] = total > 0 and free / total > compact_free_share
+        if done["compacted"]:
+            alias = f"{database}__compacted"
+            con.execute(f"attach ? as {_quoted(alias)}", [str(compact)])
+            try:
+                con.execute(f"copy from database {_quoted(database)} to {_quoted(alias)}")
+                con.execute(f"checkpoint {_quoted(alias)}")
+                original, copied = catalog(con, database), catalog(con, alias)
+            finally:
+                con.execute(f"detach {_quoted(alias)}")
+            differ = sorted(part for part in original if original[part] != copied[part])
+            if differ:
+                raise RuntimeError(f"The compacted copy of the warehouse build differs from the build in its "
+                                   f"{', '.join(differ)}: nothing was published.")
+    published = compact if done["compacted"] else build
+    os.chmod(published, 0o600)
+    os.replace(published, warehouse_path)
+    for leftover in (build, _wal(build), _wal(compact)):
+        leftover.unlink(missing_ok=True)
+    done["size_after"] = warehouse_path.stat().st_size
+    return done
 
 
 EXPORTS_MARKER = ".exports-current"

@@ -75,22 +75,25 @@ def test_stale_builds_are_removed_only_when_no_live_run_owns_them(tmp_path):
     (exports / ".staging-run-live").mkdir()
     holder = holding_process(wh, "run-live")
     try:
-        names = ["run-dead", "run-dead.wal", "run-live", "run-live.wal", "run-mine"]
+        names = ["run-dead", "run-dead.wal", "run-dead.compact", "run-dead.compact.wal", "run-live", "run-live.wal",
+                 "run-live.compact", "run-mine", "run-mine.compact"]
         for name in names:
             warehouse.build_path(wh, name).write_bytes(b"x")
         removed = warehouse.remove_stale(wh, exports, "run-mine")
-        assert sorted(p.name for p in removed) == [".staging-run-dead", ".vrr.duckdb.build-run-dead",
-                                                   ".vrr.duckdb.build-run-dead.wal"]
+        assert sorted(p.name for p in removed) == [
+            ".staging-run-dead", ".vrr.duckdb.build-run-dead", ".vrr.duckdb.build-run-dead.compact",
+            ".vrr.duckdb.build-run-dead.compact.wal", ".vrr.duckdb.build-run-dead.wal"]
         assert sorted(p.name for p in wh.parent.iterdir()) == [
-            ".vrr.duckdb.build-run-live", ".vrr.duckdb.build-run-live.wal", ".vrr.duckdb.build-run-mine",
-            ".vrr.duckdb.lock"]
+            ".vrr.duckdb.build-run-live", ".vrr.duckdb.build-run-live.compact", ".vrr.duckdb.build-run-live.wal",
+            ".vrr.duckdb.build-run-mine", ".vrr.duckdb.build-run-mine.compact", ".vrr.duckdb.lock"]
         assert [p.name for p in exports.iterdir()] == [".staging-run-live"]
     finally:
         holder.kill()
         holder.wait()
     # once its process is gone, the same builds are stale
     warehouse.remove_stale(wh, exports, "run-mine")
-    assert sorted(p.name for p in wh.parent.iterdir()) == [".vrr.duckdb.build-run-mine", ".vrr.duckdb.lock"]
+    assert sorted(p.name for p in wh.parent.iterdir()) == [
+        ".vrr.duckdb.build-run-mine", ".vrr.duckdb.build-run-mine.compact", ".vrr.duckdb.lock"]
     assert list(exports.iterdir()) == []
 
 

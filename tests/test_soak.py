@@ -62,6 +62,13 @@ def assert_figures_exact(run: PipelineRun, when: str) -> None:
     assert mismatches(expected, actual) == [], when
 
 
+def free_share(run: PipelineRun) -> float:
+    """The share of the published file that is free blocks (space freed by replaced rows), as DuckDB reports it."""
+    (row,) = run.query("select total_blocks, free_blocks from pragma_database_size() "
+                       "where database_name = current_database()")
+    return row["free_blocks"] / row["total_blocks"]
+
+
 def test_twenty_runs_in_a_row_with_a_reader_holding_the_warehouse(tmp_path):
     source = sorted(generate_sample(tmp_path / "sample"), key=lambda p: (p.stem.rsplit("_", 1)[1], p.name))
     landing = tmp_path / "landing"
@@ -90,6 +97,8 @@ def test_twenty_runs_in_a_row_with_a_reader_holding_the_warehouse(tmp_path):
             assert_figures_exact(run, when)
             assert leftovers(run) == [], when
             sizes.append(run.warehouse.stat().st_size)
+            # grows only with the data: at most a fifth of the published file is ever freed space
+            assert free_share(run) <= 0.2, f"{when}: {free_share(run):.0%} of the warehouse file is free blocks"
             if reader is None:
                 reader = subprocess.Popen([sys.executable, "-c", READER, str(run.warehouse), str(stop)], cwd=ROOT,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
