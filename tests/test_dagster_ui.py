@@ -94,7 +94,7 @@ def shot(page, folder: Path, name: str) -> Path:
 
 def see(page, *texts: str) -> None:
     for text in texts:
-        page.get_by_text(text, exact=True).first.wait_for(timeout=PAGE_TIMEOUT)
+        page.get_by_text(text, exact=True).filter(visible=True).first.wait_for(timeout=PAGE_TIMEOUT)
 
 
 def wait_for_run(port: int, log: Path) -> dict:
@@ -151,9 +151,11 @@ def test_the_ui_shows_the_pipeline_and_runs_it(dagster_dev):
             # checks: the project's own reconciliation and the dbt tests
             page.goto(f"{base}/assets/raw_decisions?view=checks")
             see(page, "rows_reconcile")
+            page.get_by_text("This is a blocking asset check.").first.wait_for()
             shot(page, shots, "checks-raw_decisions")
             page.goto(f"{base}/assets/marts/vrr_uptake?view=checks")
-            see(page, "unique_combination_vrr_uptake_period_start__force_code__cohort_dimension__cohort_value")
+            # dbt tests' names are long and shown shortened in the list: the check shown first says what it tests
+            page.get_by_text("dbt test:", exact=False).filter(visible=True).first.wait_for()
             shot(page, shots, "checks-vrr_uptake")
 
             # the schedule and the landing-folder sensor
