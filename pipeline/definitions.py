@@ -1,4 +1,4 @@
-"""The code location: assembles assets, checks, jobs, schedules and resources. Nothing else happens here."""
+"""The code location: assembles assets, checks, jobs, schedules, sensors and resources. Nothing else happens here."""
 
 import dagster as dg
 
@@ -6,11 +6,13 @@ from pipeline.export import disclosure_control, published_warehouse, quarterly_e
 from pipeline.ingest import landing_extracts
 from pipeline.resources import resources
 from pipeline.schedules import quarterly_schedule, vrr_pipeline
+from pipeline.sensors import landing_folder_sensor
 from pipeline.transform import vrr_dbt_models
 
 defs = dg.Definitions(
     assets=[landing_extracts, vrr_dbt_models, disclosure_control, published_warehouse, quarterly_export],
     jobs=[vrr_pipeline],
     schedules=[quarterly_schedule],
+    sensors=[landing_folder_sensor],
     resources=resources(),
 )

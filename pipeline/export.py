@@ -34,6 +34,29 @@ def mart_row_counts(con) -> dict[str, int]:
     return {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in MART_TABLES}
 
 
+def marts_metadata(con) -> dict[str, dg.MetadataValue]:
+    """What analysts find in schema marts of the published file: one table listing every mart with its rows and
+    columns, then each mart's column schema (name, type and the column's comment)."""
+    columns: dict[str, list[dg.TableColumn]] = {}
+    for table, column, kind, comment in con.execute(
+        """select table_name, column_name, data_type, comment from duckdb_columns()
+           where database_name = current_database() and schema_name = 'marts' order by table_name, column_index"""
+    ).fetchall():
+        columns.setdefault(table, []).append(dg.TableColumn(column, kind.lower(), description=comment or None))
+    rows = {table: con.execute(f'select count(*) from marts."{table}"').fetchone()[0] for table in columns}
+    metadata: dict[str, dg.MetadataValue] = {
+        "marts": dg.MetadataValue.table(
+            records=[dg.TableRecord({"table": f"marts.{t}", "rows": rows[t], "columns": len(columns[t])})
+                     for t in columns],
+            schema=dg.TableSchema(columns=[dg.TableColumn("table", "string"), dg.TableColumn("rows", "int"),
+                                           dg.TableColumn("columns", "int")]),
+        )
+    }
+    for table, cols in columns.items():
+        metadata[f"marts.{table}"] = dg.MetadataValue.table_schema(dg.TableSchema(columns=cols))
+    return metadata
+
+
 def as_at_date(con):
     """The warehouse's as-at date: the newest extract date of the files read."""
     return con.execute("select max(extract_date) from raw.extract_files").fetchone()[0]
@@ -94,7 +117,8 @@ def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> d
     description="The warehouse file at VRR_WAREHOUSE_PATH, swapped in atomically once every blocking check of this "
     "run has passed. A failed or killed run leaves the previous warehouse untouched. Then the analysts' copy at "
     "VRR_PUBLISHED_PATH (marts, reference tables and marts.about, in a storage format DuckDB 1.2 and later read), "
-    "swapped in the same way.",
+    "swapped in the same way. Its metadata, read back from the published file after the swap, lists every mart in "
+    "schema marts with its row count, and each mart's columns with their types and comments.",
 )
 def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.MaterializeResult:
     settings = vrr.resolve()
@@ -103,9 +127,11 @@ def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> 
     if done["compacted"]:
         context.log.info(f"The build was {done['free_share_before']:.0%} free blocks: published a compacted copy "
                          f"({done['size_before']:,} bytes down to {done['size_after']:,}).")
+    # read back from the published file itself, after the swap: what analysts now see
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         counts = mart_row_counts(con)
         as_at = as_at_date(con)
+        marts = marts_metadata(con)
         about = analysts.about_rows(con, context.run_id, settings.disclosure_threshold)
     copied = analysts.write_copy(settings.warehouse_path, settings.analysts_path, context.run_id, about)
     return dg.MaterializeResult(
@@ -118,6 +144,7 @@ def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> 
             "free_share_of_build": done["free_share_before"],
             "analysts_copy": dg.MetadataValue.path(str(settings.analysts_path)),
             "analysts_copy_tables": len(copied),
+            **marts,
         }
     )
 

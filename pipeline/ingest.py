@@ -669,7 +669,8 @@ def ingest_spec(key: dg.AssetKey, description: str, *kinds: str) -> dg.AssetSpec
             "rows_reconcile",
             asset=key,
             blocking=True,
-            description="Every row read is loaded, quarantined with a reason, or dropped as an identical repeat.",
+            description="Every row read is loaded, quarantined with a reason, or dropped as an identical repeat, file "
+            "by file. Blocking: a failure stops the run before anything is published.",
         )
         for key in ASSET_KEYS.values()
     ],

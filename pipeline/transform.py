@@ -2,6 +2,7 @@
 
 
 import json
+import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -35,6 +36,38 @@ class VrrTranslator(DagsterDbtTranslator):
         return spec.replace_attributes(group_name=group, owners=["team:vrr-data"]).merge_attributes(
             metadata={"warehouse_table": f"{props.get('schema')}.{props['name']}"}
         )
+
+
+    def get_asset_check_spec(self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str,
+                             project: DbtProject | None) -> dg.AssetCheckSpec | None:
+        """dbt tests as asset checks (blocking when their severity is error), each described in words in the UI."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return dg.AssetCheckSpec(spec.name, asset=spec.asset_key, description=describe_test(manifest["nodes"][unique_id]),
+                                 additional_deps=spec.additional_deps, blocking=spec.blocking, metadata=spec.metadata)
+
+
+def describe_test(test: Mapping[str, Any]) -> str:
+    """What a dbt test checks, in words: generic tests from their arguments, singular tests from their leading
+    {#- ... -#} comment; and whether a failure stops the run."""
+    meta = test.get("test_metadata") or {}
+    args = meta.get("kwargs") or {}
+    column = args.get("column_name")
+    what = {
+        "unique": f"{column} is unique",
+        "not_null": f"{column} is never null",
+        "accepted_values": f"{column} is one of {', '.join(map(str, args.get('values') or []))}",
+        "relationships": f"every {column} is a {args.get('field')} of {str(args.get('to', '')).removeprefix('ref(')[1:-2]}",
+        "expression_is_true": f"every row has {args.get('expression')}",
+        "unique_combination": f"one row per {', '.join(args.get('columns') or [])}",
+    }.get(meta.get("name"))
+    if what is None:  # a singular test: its leading comment says what it checks
+        match = re.search(r"\{#-?(.*?)-?#\}", test.get("raw_code") or "", re.S)
+        what = " ".join(match.group(1).split()).rstrip(".") if match else f"dbt test {test.get('name')}"
+    blocking = (test.get("config", {}).get("severity") or "error").lower() == "error"
+    return f"dbt test: {what}. " + ("Blocking: a failure stops the run before anything is published." if blocking
+                                    else "Warning only: a failure is reported and the run goes on.")
 
 
 TRANSLATOR = VrrTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
