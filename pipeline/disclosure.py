@@ -115,6 +115,7 @@ def _determined_fixes(values: Mapping[Hashable, int], relations: list[Relation],
     the relations restricted to the withheld counts), the smallest non-zero published count of a relation it is in.
     Works per connected group of withheld counts, on the eigenvectors of A'A (null space: eigenvalue 0)."""
     import numpy as np
+    from threadpoolctl import threadpool_limits
 
     unknown = sorted(withheld, key=repr)
     index = {key: i for i, key in enumerate(unknown)}
@@ -148,30 +149,33 @@ def _determined_fixes(values: Mapping[Hashable, int], relations: list[Relation],
     for r, row in enumerate(rows):
         by_group[find(next(iter(row)))].append(r)
     fixes: dict[Hashable, None] = {}
-    for root, members in sorted(groups.items()):
-        if changed is not None and not any(unknown[j] in changed for j in members):
-            continue  # audited before and nothing in it has changed since
-        position = {j: n for n, j in enumerate(members)}
-        matrix = np.zeros((len(by_group[root]), len(members)))
-        for n, r in enumerate(by_group[root]):
-            for j, v in rows[r].items():
-                matrix[n, position[j]] = v
-        eigenvalues, vectors = np.linalg.eigh(matrix.T @ matrix)
-        null = vectors[:, eigenvalues < 1e-8]
-        for j in members:
-            if null.shape[1] and np.abs(null[position[j]]).max() > 1e-6:
-                continue
-            key = unknown[j]
-            candidates = [m for r in by_group[root] if j in rows[r] for m in row_relation[r].members()
-                          if m not in withheld and values.get(m, 0) > 0]
-            # a relation whose other members are all withheld or zero: withhold a zero as well
-            candidates = candidates or [m for r in by_group[root] if j in rows[r] for m in row_relation[r].members()
-                                        if m not in withheld and m in values]
-            # determined through other relations of the group only: withhold from those
-            candidates = candidates or [m for r in by_group[root] for m in row_relation[r].members()
-                                        if m not in withheld and m in values]
-            if candidates:
-                fixes[min(candidates, key=lambda m: (values[m], repr(m)))] = None
+    # One BLAS thread: the matrices are small (at most hundreds of rows), and OpenBLAS's threads, spinning while
+    # they wait for a core, made this audit ten times slower on a busy two-core machine (same results, measured).
+    with threadpool_limits(limits=1, user_api="blas"):
+        for root, members in sorted(groups.items()):
+            if changed is not None and not any(unknown[j] in changed for j in members):
+                continue  # audited before and nothing in it has changed since
+            position = {j: n for n, j in enumerate(members)}
+            matrix = np.zeros((len(by_group[root]), len(members)))
+            for n, r in enumerate(by_group[root]):
+                for j, v in rows[r].items():
+                    matrix[n, position[j]] = v
+            eigenvalues, vectors = np.linalg.eigh(matrix.T @ matrix)
+            null = vectors[:, eigenvalues < 1e-8]
+            for j in members:
+                if null.shape[1] and np.abs(null[position[j]]).max() > 1e-6:
+                    continue
+                key = unknown[j]
+                candidates = [m for r in by_group[root] if j in rows[r] for m in row_relation[r].members()
+                              if m not in withheld and values.get(m, 0) > 0]
+                # a relation whose other members are all withheld or zero: withhold a zero as well
+                candidates = candidates or [m for r in by_group[root] if j in rows[r] for m in row_relation[r].members()
+                                            if m not in withheld and m in values]
+                # determined through other relations of the group only: withhold from those
+                candidates = candidates or [m for r in by_group[root] for m in row_relation[r].members()
+                                            if m not in withheld and m in values]
+                if candidates:
+                    fixes[min(candidates, key=lambda m: (values[m], repr(m)))] = None
     return list(fixes)
 
 
