@@ -32,7 +32,7 @@ QUARANTINE_HISTORY = dg.AssetKey("quarantine_history")
 ASSET_KEYS = {"decisions": RAW_DECISIONS, "vrr_requests": RAW_VRR_REQUESTS}
 CROSS_RECORD_REASONS = ("unknown_decision", "request_before_decision")
 # Bumped when the raw layout changes: a published warehouse of another layout is rebuilt in full.
-RAW_LAYOUT = 3
+RAW_LAYOUT = 4
 
 # --------------------------------------------------------------------------- tables
 
@@ -57,6 +57,7 @@ RAW_DDL = (
         run_id varchar, source_file varchar, extract_kind varchar, extract_date date, line_number integer,
         record_key varchar, reason_code varchar, reason varchar, all_reasons varchar, raw_row json)""",
     "create table if not exists raw.affected_quarters (period_start date)",
+    "create table if not exists raw.touched_decisions (decision_id varchar)",
     "create table if not exists raw.ingest_state (raw_layout integer, key_check varchar, models_check varchar)",
     """create table if not exists audit.quarantine_history (
         event varchar, run_id varchar, recorded_at timestamp, source_file varchar, file_sha256 varchar,
@@ -626,10 +627,8 @@ def record_history(con, run_id: str) -> None:
     )
 
 
-def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
-    """The quarters the incremental dbt models rebuild: those in which any touched decision was (per the marts of
-    the warehouse this build started from) or now is. A decision is touched when a file that changed holds a
-    version of it, or a version of a request that names it."""
+def touch_read_files(con, read: list[str]) -> None:
+    """The decisions and requests of the files this run read, and the decisions those requests name, as touched."""
     con.execute(
         "insert into touched_decisions select decision_id from raw.decisions where list_contains($n, source_file)",
         {"n": read})
@@ -639,6 +638,15 @@ def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
     con.execute(
         """insert into touched_decisions select decision_id from raw.vrr_requests_received
            where request_id in (select request_id from touched_requests)""")
+
+
+def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
+    """The quarters the incremental dbt models rebuild: those in which any touched decision was (per the marts of
+    the warehouse this build started from) or now is. A decision is touched when a file that changed holds a
+    version of it, or a version of a request that names it. (A full build rebuilds everything: every quarter with a
+    decision.)"""
+    if not plan.full:
+        touch_read_files(con, read)
     had_marts = con.execute(
         "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'fct_vrr_decisions'"
     ).fetchone()[0]
@@ -667,6 +675,10 @@ def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
         select * from final order by period_start
         """
     )
+    # the decisions int_decisions_latest rebuilds (a full build rebuilds every one)
+    con.execute("delete from raw.touched_decisions")
+    if not plan.full:
+        con.execute("insert into raw.touched_decisions select distinct decision_id from touched_decisions")
 
 
 def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool = False) -> tuple[Plan, dict]:
