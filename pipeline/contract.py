@@ -237,6 +237,11 @@ class ParsedExtract:
     spans_lines: bool = False  # some record spans several lines
 
     @property
+    def one_line_per_record(self) -> bool:
+        """Record n (from 1) is on line n + 1: no record spans lines and no line is empty (the usual extract)."""
+        return bool(np.array_equal(self.record_lines, np.arange(2, len(self.record_lines) + 2)))
+
+    @property
     def positions(self) -> list[int]:
         """Header position of each contract column, in contract order."""
         return [self.header.index(c) for c in COLUMNS[self.extract.kind]]
@@ -359,28 +364,40 @@ def read_extract(extract: ExtractFile, sha256: str | None = None) -> ParsedExtra
 WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
 
 # Functions the row checks use, created in each connection that reads extracts (constants only, no data).
+# Each has a fast path for the common case (a value already trimmed, a date already YYYY-MM-DD), equal to the
+# general one there (tests/test_contract.py compares them); the general path is the definition.
+ISO_DATE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
 SQL_MACROS = (
-    # (the fast path skips the character-set trim, which is slow, when both ends are printable ASCII)
+    # (the character-set trim, which is slow, runs only when an end is not printable ASCII)
     f"""create or replace temp macro py_strip(x) as (
         case
             when unicode(x) between 33 and 126 and unicode(right(x, 1)) between 33 and 126 then x
+            when x = '' then x
             else trim(x, '{WHITESPACE}')
         end
     )""",
     # A required or optional date in YYYY-MM-DD or DD/MM/YYYY form; null when blank or not a real date.
-    """create or replace temp macro contract_date(x) as (
+    f"""create or replace temp macro contract_date(x) as (
         case
-            when regexp_full_match(py_strip(x), '[0-9]{4}-[0-9]{2}-[0-9]{2}')
+            when regexp_full_match(py_strip(x), '{ISO_DATE}')
                 then try_strptime(py_strip(x), '%Y-%m-%d')
-            when regexp_full_match(py_strip(x), '[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}')
+            when regexp_full_match(py_strip(x), '[0-9]{{1,2}}/[0-9]{{1,2}}/[0-9]{{4}}')
                 then try_strptime(py_strip(x), '%d/%m/%Y')
         end
     )""",
-    """create or replace temp macro real_date(x) as (
-        case when contract_date(x) >= timestamp '0001-01-01' then cast(contract_date(x) as date) end
+    f"""create or replace temp macro real_date(x) as (
+        case
+            when regexp_full_match(x, '{ISO_DATE}') then case when x >= '0001-01-01' then try_cast(x as date) end
+            when contract_date(x) >= timestamp '0001-01-01' then cast(contract_date(x) as date)
+        end
     )""",
     # A parseable date as YYYY-MM-DD; anything else trimmed, for the data-quality checks downstream.
-    "create or replace temp macro canonical_date(x) as coalesce(cast(real_date(x) as varchar), py_strip(x))",
+    f"""create or replace temp macro canonical_date(x) as (
+        case
+            when regexp_full_match(x, '{ISO_DATE}') then x
+            else coalesce(cast(real_date(x) as varchar), py_strip(x))
+        end
+    )""",
     """create or replace temp macro yes_no(x) as (
         case
             when upper(x) in ('Y', 'YES') then 'Y'
@@ -428,6 +445,11 @@ def reasons_sql(kind: str) -> str:
     checks = ROW_CHECKS[kind]
     items = ", ".join(f"case when {checks[code]} then '{code}' end" for code in REASONS if code in checks)
     return f"list_filter([{items}], lambda r: r is not null)"
+
+
+def refused_sql(kind: str) -> str:
+    """SQL: whether a row has any reason to be refused (true or false, never null)."""
+    return "(" + " or ".join(f"({condition}) is true" for condition in ROW_CHECKS[kind].values()) + ")"
 
 
 def check_parameters(extract_date: dt.date, outcome_codes: frozenset[str]) -> dict:

@@ -7,6 +7,7 @@ tells the incremental dbt models which quarters to rebuild. A run with nothing n
 """
 
 
+import contextlib
 import datetime as dt
 import hashlib
 import shutil
@@ -31,7 +32,7 @@ QUARANTINE_HISTORY = dg.AssetKey("quarantine_history")
 ASSET_KEYS = {"decisions": RAW_DECISIONS, "vrr_requests": RAW_VRR_REQUESTS}
 CROSS_RECORD_REASONS = ("unknown_decision", "request_before_decision")
 # Bumped when the raw layout changes: a published warehouse of another layout is rebuilt in full.
-RAW_LAYOUT = 3
+RAW_LAYOUT = 4
 
 # --------------------------------------------------------------------------- tables
 
@@ -56,6 +57,7 @@ RAW_DDL = (
         run_id varchar, source_file varchar, extract_kind varchar, extract_date date, line_number integer,
         record_key varchar, reason_code varchar, reason varchar, all_reasons varchar, raw_row json)""",
     "create table if not exists raw.affected_quarters (period_start date)",
+    "create table if not exists raw.touched_decisions (decision_id varchar)",
     "create table if not exists raw.ingest_state (raw_layout integer, key_check varchar, models_check varchar)",
     """create table if not exists audit.quarantine_history (
         event varchar, run_id varchar, recorded_at timestamp, source_file varchar, file_sha256 varchar,
@@ -86,28 +88,139 @@ def pseudonym_sql(value: str) -> str:
 
 # --------------------------------------------------------------------------- one file
 
-def read_csv_sql(parsed: ParsedExtract, path_parameter: str = "$path") -> str:
-    """The rows of one extract as received, each with its physical line number and field-count flag, the
-    identifiers already pseudonymised (no raw identifier is ever stored, not even in a temporary table)."""
+def reader_sql(parsed: ParsedExtract, path_parameter: str = "$path", numbered: bool = True) -> str:
+    """DuckDB's CSV reader over one extract: every field as text (one more than the header names, to tell a long
+    row), numbered in file order (`ordinality`) when asked. Numbering runs on one thread (DuckDB numbers the rows
+    of a scan in a serial step), so the heavy work is done in statements that do not number."""
     width = len(parsed.header)
     columns = "{" + ", ".join(f"'c{i}': 'varchar'" for i in range(width + 1)) + "}"
-    values = []
-    for column, position in zip(contract.COLUMNS[parsed.extract.kind], parsed.positions):
-        value = f"coalesce(r.c{position}, '')"
-        values.append(f"{pseudonym_sql(value) if column in contract.IDENTIFIER_COLUMNS else value} as {column}")
-    every_field = ", ".join(f"r.c{i}" for i in range(width + 1))
-    return f"""
-        select
-            lines.line_number,
-            r.c{width} is not null or r.c{width - 1} is null as wrong_field_count,
-            py_strip(concat({every_field})) = '' as is_blank,
-            {", ".join(values)}
-        from read_csv(
+    return f"""read_csv(
             {path_parameter}, header = false, skip = 1, columns = {columns}, auto_detect = false, delim = ',',
             quote = '"', escape = '"', comment = '', nullstr = '\\x00\\x01', null_padding = true,
             strict_mode = false, parallel = {str(not parsed.spans_lines).lower()}
-        ) with ordinality as r
-        left join record_lines as lines on lines.ordinal = r.ordinality
+        ) {"with ordinality " if numbered else ""}as r"""
+
+
+def field_sql(parsed: ParsedExtract, column: str) -> str:
+    """A contract column of the row as received (blank when the row is too short)."""
+    return f"coalesce(r.c{parsed.positions[contract.COLUMNS[parsed.extract.kind].index(column)]}, '')"
+
+
+def wrong_field_count_sql(parsed: ParsedExtract) -> str:
+    width = len(parsed.header)
+    return f"r.c{width} is not null or r.c{width - 1} is null"
+
+
+def key_sql(parsed: ParsedExtract) -> str:
+    """The row's record key, trimmed: what repeats and conflicts are judged on."""
+    return f"py_strip({field_sql(parsed, contract.KEYS[parsed.extract.kind])})"
+
+
+def received_values_sql(parsed: ParsedExtract) -> list[str]:
+    """The contract columns of a row as received, the identifiers already pseudonymised."""
+    values = []
+    for column in contract.COLUMNS[parsed.extract.kind]:
+        value = field_sql(parsed, column)
+        values.append(f"{pseudonym_sql(value) if column in contract.IDENTIFIER_COLUMNS else value} as {column}")
+    return values
+
+
+def line_number_sql(parsed: ParsedExtract, ordinality: str) -> tuple[str, str]:
+    """(the physical line number of the record numbered `ordinality`, the join it needs): the line after the
+    header's plus the record's number when each record is one line, else looked up in record_lines."""
+    if parsed.one_line_per_record:
+        return f"cast({ordinality} + 1 as integer)", ""
+    return "lines.line_number", f"left join record_lines as lines on lines.ordinal = {ordinality}"
+
+
+def read_csv_sql(parsed: ParsedExtract, path_parameter: str = "$path", only_keys: str | None = None) -> str:
+    """The rows of one extract as received, each with its physical line number and field-count flag, the
+    identifiers already pseudonymised (no raw identifier is ever stored, not even in a temporary table). With
+    `only_keys` (a table of record keys), only the rows with those keys."""
+    every_field = ", ".join(f"r.c{i}" for i in range(len(parsed.header) + 1))
+    where = f"where {key_sql(parsed)} in (select record_key from {only_keys} where record_key is not null)" \
+        if only_keys else ""
+    line_number, join = line_number_sql(parsed, "r.ordinality")
+    return f"""
+        select
+            {line_number} as line_number,
+            {wrong_field_count_sql(parsed)} as wrong_field_count,
+            py_strip(concat({every_field})) = '' as is_blank,
+            {", ".join(received_values_sql(parsed))}
+        from {reader_sql(parsed, path_parameter)}
+        {join}
+        {where}
+    """
+
+
+def special_keys_sql(parsed: ParsedExtract, path_parameter: str = "$path") -> str:
+    """The keys whose rows cannot be loaded as they stand: a key repeated in the file (an identical repeat or a
+    conflict) or a row with a reason to be refused. Judged on the raw text; the identifiers are not read. One more
+    row, with no key, holds the number of records the reader found.
+
+    A blank row has a blank key, refused as missing_key: rows with a blank key are always among these."""
+    kind = parsed.extract.kind
+    fields = ", ".join(f"{field_sql(parsed, c)} as {c}" for c in contract.COLUMNS[kind]
+                       if c not in contract.IDENTIFIER_COLUMNS)
+    return f"""
+        with
+
+        rows as (
+            select
+                {key_sql(parsed)} as record_key,
+                {wrong_field_count_sql(parsed)} as wrong_field_count,
+                false as is_conflict,
+                {fields}
+            from {reader_sql(parsed, path_parameter)}
+        ),
+
+        final as (
+            select case when grouping(record_key) = 0 then record_key end as record_key, count(*) as records
+            from rows
+            group by grouping sets ((record_key), ())
+            having grouping(record_key) = 1 or count(*) > 1 or bool_or({contract.refused_sql(kind)})
+        )
+
+        select * from final
+    """
+
+
+def key_lines_sql(parsed: ParsedExtract) -> str:
+    """The line number of each row whose key is not special (see special_keys_sql): those keys are unique in the
+    file, so the key finds the line. The one numbered (serial) read of the whole file, reading nothing but keys."""
+    line_number, join = line_number_sql(parsed, "r.ordinality")
+    return f"""
+        select {key_sql(parsed)} as record_key, {line_number} as line_number
+        from {reader_sql(parsed)}
+        {join}
+        where {key_sql(parsed)} not in (select record_key from special_keys where record_key is not null)
+    """
+
+
+def load_direct_sql(parsed: ParsedExtract) -> str:
+    """The rows whose key is not special, straight into raw as raw stores them (line numbers from key_lines): the
+    pseudonyms computed as the rows stream by, on every core, nothing else staged."""
+    kind = parsed.extract.kind
+    cleaned = ", ".join(clean_sql(kind, c) for c in contract.COLUMNS[kind])
+    raw_row = ", json_object(" + ", ".join(f"'{c}', {c}" for c in contract.COLUMNS[kind]) + ")" \
+        if kind == "vrr_requests" else ""
+    table = "raw.vrr_requests_received" if kind == "vrr_requests" else "raw.decisions"
+    return f"""
+        insert into {table}
+        with
+
+        received as (
+            select {key_sql(parsed)} as record_key, {", ".join(received_values_sql(parsed))}
+            from {reader_sql(parsed, numbered=False)}
+        ),
+
+        final as (
+            select $source_file, $extract_date, key_lines.line_number, {cleaned}{raw_row}
+            from received
+            inner join key_lines on received.record_key = key_lines.record_key
+        )
+
+        select * from final
     """
 
 
@@ -201,10 +314,10 @@ def utf8_copy(parsed: ParsedExtract, folder: Path) -> Path:
     return target
 
 
-def stage(con, parsed: ParsedExtract, parameters: dict, scratch: Path) -> None:
-    """Read one extract into the temporary tables received (rows as received, with line numbers) and screened
-    (each row's reasons, whether it repeats an earlier row, its values as raw stores them)."""
-    extract = parsed.extract
+@contextlib.contextmanager
+def readable(con, parsed: ParsedExtract, scratch: Path):
+    """The file DuckDB's reader reads (a private UTF-8 copy of a Windows-1252 extract, removed after) and the line
+    number of each record (the table record_lines), for the statements that read one extract."""
     copy = utf8_copy(parsed, scratch) if parsed.encoding != "utf-8" else None
     lines = pa.table({
         "ordinal": np.arange(1, len(parsed.record_lines) + 1, dtype=np.int64),
@@ -212,27 +325,67 @@ def stage(con, parsed: ParsedExtract, parameters: dict, scratch: Path) -> None:
     })
     con.register("record_lines", lines)
     try:
-        sql = "create or replace temp table received as " + read_csv_sql(parsed)
-        con.execute(sql, {**contract.used_parameters(sql, parameters), "path": str(copy or extract.path)})
+        yield copy or parsed.extract.path
     except duckdb.InvalidInputException as exc:
-        raise ExtractError(f"{extract.name}: not a readable CSV file ({str(exc).splitlines()[0]})") from exc
+        raise ExtractError(f"{parsed.extract.name}: not a readable CSV file ({str(exc).splitlines()[0]})") from exc
     finally:
         con.unregister("record_lines")
         if copy:
             copy.unlink()
-    records, numbered = con.execute("select count(*), count(line_number) from received").fetchone()
-    if records != numbered or records != len(parsed.record_lines):
-        raise ExtractError(f"{extract.name}: not a readable CSV file (a quote character inside an unquoted field)")
+
+
+def not_readable(parsed: ParsedExtract) -> ExtractError:
+    return ExtractError(f"{parsed.extract.name}: not a readable CSV file (a quote character inside an unquoted field)")
+
+
+def stage_rows(con, parsed: ParsedExtract, parameters: dict, path: Path, only_keys: str | None = None) -> None:
+    """Rows of one extract into the temporary tables received (rows as received, with line numbers) and screened
+    (each row's reasons, whether it repeats an earlier row, its values as raw stores them): every row, or only
+    those whose key is in the table `only_keys`."""
+    extract = parsed.extract
+    sql = "create or replace temp table received as " + read_csv_sql(parsed, only_keys=only_keys)
+    con.execute(sql, {**contract.used_parameters(sql, parameters), "path": str(path)})
+    if only_keys is None:
+        records, numbered = con.execute("select count(*), count(line_number) from received").fetchone()
+        if records != numbered or records != len(parsed.record_lines):
+            raise not_readable(parsed)
     sql = "create or replace temp table screened as " + screen_sql(extract.kind)
     con.execute(sql, contract.used_parameters(sql, {**parameters, "extract_date": extract.extract_date}))
 
 
+def stage(con, parsed: ParsedExtract, parameters: dict, scratch: Path) -> None:
+    """Every row of one extract into the temporary tables received and screened (see stage_rows)."""
+    with readable(con, parsed, scratch) as path:
+        stage_rows(con, parsed, parameters, path)
+
+
 def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch: Path) -> FileLoad:
-    """Read one extract into raw (loaded rows; requests that passed the row checks) and raw.quarantine."""
+    """Read one extract into raw (loaded rows; requests that passed the row checks) and raw.quarantine.
+
+    Three reads of the file, none of which keeps the whole file anywhere: the keys whose rows need a closer look
+    (repeated, or refused for a reason), then every other row straight into raw, then the rows of those keys,
+    screened in temporary tables (repeats, conflicts, reasons) and loaded or quarantined."""
     extract = parsed.extract
     kind = extract.kind
-    stage(con, parsed, parameters, scratch)
     file = {"source_file": extract.name, "extract_date": extract.extract_date, "kind": kind, "run_id": run_id}
+    with readable(con, parsed, scratch) as path:
+        sql = "create or replace temp table special_keys as " + special_keys_sql(parsed)
+        con.execute(sql, {**contract.used_parameters(sql, {**parameters, "extract_date": extract.extract_date}),
+                          "path": str(path)})
+        records = con.execute("select records from special_keys where record_key is null").fetchone()
+        if (records[0] if records else 0) != len(parsed.record_lines):
+            raise not_readable(parsed)
+        con.execute("create or replace temp table key_lines as " + key_lines_sql(parsed), {"path": str(path)})
+        sql = load_direct_sql(parsed)
+        # The file streams through the join and key_lines is the side held in memory; DuckDB cannot know how long
+        # the file is and would otherwise hold the file (every column) and stream the keys.
+        con.execute("set disabled_optimizers = 'build_side_probe_side,join_order'")
+        try:
+            direct = con.execute(sql, {**contract.used_parameters(sql, parameters), "path": str(path),
+                                       "source_file": extract.name, "extract_date": extract.extract_date}).fetchone()[0]
+        finally:
+            con.execute("reset disabled_optimizers")
+        stage_rows(con, parsed, parameters, path, only_keys="special_keys")
     columns = ", ".join(contract.COLUMNS[kind])
     loaded = "raw.vrr_requests_received" if kind == "vrr_requests" else "raw.decisions"
     con.execute(
@@ -249,10 +402,10 @@ def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch
            where not is_repeat and len(reasons) > 0""",
         file,
     )
-    rows_read, repeats = con.execute("select count(*), count(*) filter (where is_repeat) from screened").fetchone()
-    con.execute("drop table received")
-    con.execute("drop table screened")
-    return FileLoad(parsed, rows_read, repeats)
+    screened, repeats = con.execute("select count(*), count(*) filter (where is_repeat) from screened").fetchone()
+    for table in ("special_keys", "key_lines", "received", "screened"):
+        con.execute(f"drop table {table}")
+    return FileLoad(parsed, direct + screened, repeats)
 
 
 # --------------------------------------------------------------------------- the whole landing folder
@@ -474,10 +627,8 @@ def record_history(con, run_id: str) -> None:
     )
 
 
-def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
-    """The quarters the incremental dbt models rebuild: those in which any touched decision was (per the marts of
-    the warehouse this build started from) or now is. A decision is touched when a file that changed holds a
-    version of it, or a version of a request that names it."""
+def touch_read_files(con, read: list[str]) -> None:
+    """The decisions and requests of the files this run read, and the decisions those requests name, as touched."""
     con.execute(
         "insert into touched_decisions select decision_id from raw.decisions where list_contains($n, source_file)",
         {"n": read})
@@ -487,6 +638,15 @@ def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
     con.execute(
         """insert into touched_decisions select decision_id from raw.vrr_requests_received
            where request_id in (select request_id from touched_requests)""")
+
+
+def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
+    """The quarters the incremental dbt models rebuild: those in which any touched decision was (per the marts of
+    the warehouse this build started from) or now is. A decision is touched when a file that changed holds a
+    version of it, or a version of a request that names it. (A full build rebuilds everything: every quarter with a
+    decision.)"""
+    if not plan.full:
+        touch_read_files(con, read)
     had_marts = con.execute(
         "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'fct_vrr_decisions'"
     ).fetchone()[0]
@@ -499,10 +659,13 @@ def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
         with
 
         now_latest as (
-            select cast(date_trunc('quarter', cast(decision_date as date)) as date) as period_start
+            -- the quarter of each decision's latest version (the newest extract wins; one version per extract)
+            select
+                cast(date_trunc('quarter', cast(arg_max(decision_date, (extract_date, line_number)) as date)) as date)
+                    as period_start
             from raw.decisions
             {touched}
-            qualify row_number() over (partition by decision_id order by extract_date desc, line_number desc) = 1
+            group by decision_id
         ),
 
         final as (
@@ -512,6 +675,10 @@ def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
         select * from final order by period_start
         """
     )
+    # the decisions int_decisions_latest rebuilds (a full build rebuilds every one)
+    con.execute("delete from raw.touched_decisions")
+    if not plan.full:
+        con.execute("insert into raw.touched_decisions select distinct decision_id from touched_decisions")
 
 
 def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool = False) -> tuple[Plan, dict]:

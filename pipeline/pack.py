@@ -645,12 +645,18 @@ class Control:
     counts: Counts
     withheld: dict[tuple, str]
     threshold: int
+    _log_rows: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def builder(self) -> Builder:
         return Builder(self.data, self.withheld, self.threshold)
 
     def log_rows(self) -> list[dict[str, Any]]:
         """One row per withheld figure of any pack (counts, and the rates, intervals and medians that follow)."""
+        if self._log_rows is None:
+            self._log_rows = self._make_log_rows()
+        return [dict(row) for row in self._log_rows]
+
+    def _make_log_rows(self) -> list[dict[str, Any]]:
         out: dict[tuple, dict] = {}
         builder = self.builder()
         for quarter in self.data.quarters:
@@ -676,10 +682,23 @@ class Control:
 
 
 def control(data: MartData, threshold: int) -> Control:
+    """Disclosure control over every published count. The same marts and threshold always give the same decisions,
+    so the last result is kept and given again for the same input: in one process (`make run`) the export step
+    reads back exactly the marts the disclosure step controlled, and need not audit them a second time."""
+    key = (threshold, data.as_at, tuple((mart, tuple(tuple(r.items()) for r in rows)) for mart, rows in
+                                         sorted(data.rows.items())),
+           tuple(tuple(r.items()) for r in data.eligibility_rules))
+    if _last_control and _last_control[0][0] == key:
+        return _last_control[0][1]
     counts = published_counts(data)
     disclosure.check_relations(counts.values, counts.relations)
     withheld = disclosure.withhold(counts.values, counts.relations, threshold, follows=windows_containing)
-    return Control(data, counts, withheld, threshold)
+    result = Control(data, counts, withheld, threshold)
+    _last_control[:] = [(key, result)]
+    return result
+
+
+_last_control: list[tuple[tuple, Control]] = []  # the last input (as immutable values) and its control
 
 
 def windows_containing(key: tuple) -> list[tuple]:

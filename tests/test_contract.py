@@ -141,6 +141,47 @@ def test_line_numbers_count_physical_lines(tmp_path):
     assert lines == [2, 4, 6]
 
 
+def loaded_rows(path, kind="decisions") -> list[tuple]:
+    """(line number, values as raw stores them) of the rows ingest loads from one extract, in line order."""
+    settings = resolve_settings({"VRR_LANDING_DIR": str(path.parent), "VRR_PSEUDONYM_KEY": TEST_KEY,
+                                 "VRR_WAREHOUSE_PATH": str(path.parent / "w.duckdb")})
+    table = "raw.vrr_requests_received" if kind == "vrr_requests" else "raw.decisions"
+    with ingest.connect(":memory:", settings) as con:
+        con.execute("create schema raw")
+        con.execute("create schema audit")
+        load = ingest.load_file(con, read_extract(extract(path, kind)), ingest.prepare(con, settings), "run",
+                                path.parent)
+        assert load.rows_read == con.execute(f"select count(*) from {table}").fetchone()[0] + con.execute(
+            "select count(*) from raw.quarantine").fetchone()[0] + load.duplicates_dropped
+        return con.execute(f"select line_number, [{', '.join(contract.COLUMNS[kind])}] from {table} "
+                           "order by line_number").fetchall()
+
+
+def test_rows_loaded_straight_from_the_file_equal_the_rows_screened_one_by_one(tmp_path):
+    """Rows whose key is unique and that have no reason to be refused go straight into raw; they must be exactly
+    what screening every row would have loaded: values, pseudonyms and physical line numbers."""
+    path = tmp_path / "decisions_2024-06-30.csv"
+    rows = [decision(), decision(decision_id="D2", force_code=" ab ", decision_date="05/04/2024", victim_id=" V2 "),
+            decision(decision_id="D3", withdrawal_reason='"two\nlines"'), decision(decision_id="D4"),
+            decision(decision_id="D4", suspect_interviewed="Yes"), decision(decision_id="D5", outcome_code="99"),
+            decision(decision_id="D6", decision_maker="cps", victim_notified_date=" 2024-13-01", victim_age=" 41")]
+    path.write_text(",".join(D) + "\n" + "\n".join(",".join(r.values()) for r in rows[:2]) + "\n\n"
+                    + "\n".join(",".join(r.values()) for r in rows[2:]) + "\n")
+    columns = ", ".join(D)
+    with staged(path) as con:
+        expected = con.execute(f"select line_number, [{columns}] from screened where not is_repeat "
+                               "and len(reasons) = 0 order by line_number").fetchall()
+    assert [line for line, _ in expected] == [2, 3, 5, 7, 10]
+    assert loaded_rows(path) == expected
+    one_line = tmp_path / "decisions_2024-07-01.csv"  # every record on its own line: numbered without a lookup
+    write_csv(one_line, D, [list(r.values()) for r in rows if "\n" not in r["withdrawal_reason"]])
+    with staged(one_line) as con:
+        expected = con.execute(f"select line_number, [{columns}] from screened where not is_repeat "
+                               "and len(reasons) = 0 order by line_number").fetchall()
+    assert [line for line, _ in expected] == [2, 3, 4, 7]
+    assert loaded_rows(one_line) == expected
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -279,6 +320,27 @@ def test_identical_repeats_are_judged_on_the_normalised_values(tmp_path):
         (4, False, ["duplicate_key_conflict"], "HAM", "2024-04-01"),
         (5, False, ["duplicate_key_conflict"], "HAM", "2024-04-01"),
     ]
+
+
+def test_fast_paths_of_the_value_functions_equal_their_definitions():
+    """py_strip, real_date and canonical_date skip work for a value already trimmed or already YYYY-MM-DD; on every
+    form of date (each month and day from 00, years from 0000, both orders, spaces) they equal the general path."""
+    values = ["", " ", "\u00a0", " x ", "x", "\tY\n", "é", " 2024-01-05", "2024-01-05 ", "\u00a02024-01-05", "2024-1-5",
+              "2024-01-05T00:00", "+2024-01-05", "-001-01-01", "24-01-05", "2024/01/05", "5/1/24"]
+    for year in ("0000", "0001", "0099", "0999", "1000", "1900", "2023", "2024", "2100", "9999"):
+        for month in range(14):
+            for day in range(33):
+                values += [f"{year}-{month:02d}-{day:02d}", f"{day}/{month}/{year}", f"{day:02d}/{month:02d}/{year}"]
+    general = {
+        "py_strip(x)": f"trim(x, '{contract.WHITESPACE}')",
+        "real_date(x)": "case when contract_date(x) >= timestamp '0001-01-01' then cast(contract_date(x) as date) end",
+        "canonical_date(x)": "coalesce(cast(real_date(x) as varchar), py_strip(x))",
+    }
+    con = ingest.connect(":memory:", resolve_settings({}))
+    con.execute("create temp table v as select unnest($v::varchar[]) as x", {"v": values})
+    for fast, definition in general.items():
+        differ = con.execute(f"select x, {fast}, {definition} from v where ({fast}) is distinct from ({definition})").fetchall()
+        assert differ == [], fast
 
 
 @pytest.mark.parametrize("key", [b"k", TEST_KEY.encode(), "clé secrète".encode() * 9])  # short, usual, > 64 bytes

@@ -35,7 +35,8 @@ SECOND = [decision("D1", "2024-01-05"),
 def marts_and_raw(run: PipelineRun) -> dict[str, list]:
     """Every mart and raw table, rows sorted, without the columns that name the run or the time."""
     tables = run.query("select table_schema as s, table_name as t from information_schema.tables "
-                       "where table_schema in ('marts', 'raw') and table_name not in ('quarantine_history', 'affected_quarters') "
+                       "where table_schema in ('marts', 'raw') "
+                       "and table_name not in ('quarantine_history', 'affected_quarters', 'touched_decisions') "
                        "order by 1, 2")
     out = {}
     for table in tables:

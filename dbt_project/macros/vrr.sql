@@ -155,3 +155,11 @@
     delete from {{ this }} where {{ in_affected_quarters(date_column) }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Pre-hook of int_decisions_latest when incremental: remove the decisions about to be rebuilt (those the run's new,
+    changed or removed extracts touch; a decision whose every version left the folder is not rebuilt at all). -#}
+{% macro delete_touched_decisions() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} where decision_id in (select decision_id from {{ source('landing', 'touched_decisions') }})
+    {%- endif -%}
+{%- endmacro %}

@@ -1,31 +1,34 @@
--- The latest version of each decision: the row from the newest extract wins. Incremental: a run rebuilds only the
--- quarters (of the latest decision date) that its new extracts touch; `make full-refresh` rebuilds everything.
+-- The latest version of each decision: the row from the newest extract wins. A decision has at most one version
+-- per extract (ingest loads one row per key and file, and a folder holds one decisions extract per date), so the
+-- newest extract date finds it; the unique test on decision_id would catch it if that ever failed.
+-- Incremental by decision: a run rebuilds only the decisions its new, changed or removed extracts touch
+-- (raw.touched_decisions, written by ingest); every other decision's versions are as they were, and so is its
+-- latest version. `make full-refresh` rebuilds everything.
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ delete_affected_quarters('decision_date') }}",
+    pre_hook="{{ delete_touched_decisions() }}",
 ) }}
 with
 
 decisions as (
     select * from {{ ref('stg_landing__decisions') }}
     {% if is_incremental() -%}
-    -- every version of the decisions with a version in an affected quarter
-    where decision_id in (
-        select decision_id from {{ ref('stg_landing__decisions') }} where {{ in_affected_quarters('decision_date') }}
-    )
+    where decision_id in (select decision_id from {{ source('landing', 'touched_decisions') }})
     {%- endif %}
 ),
 
-latest as (
-    {{ latest_version('decisions', 'decision_id') }}
+newest as (
+    -- only the keys and dates: the versions themselves are not sorted or held
+    select decision_id, max(extract_date) as extract_date
+    from decisions
+    group by decision_id
 ),
 
 final as (
-    select * from latest
-    {% if is_incremental() -%}
-    where {{ in_affected_quarters('decision_date') }}
-    {%- endif %}
+    select decisions.*
+    from decisions
+    semi join newest on decisions.decision_id = newest.decision_id and decisions.extract_date = newest.extract_date
 )
 
 select * from final

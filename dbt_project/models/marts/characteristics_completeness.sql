@@ -11,42 +11,49 @@
     ('ethnicity', "ethnicity_group <> 'Not stated'"),
     ('disability', "disability <> 'Unknown'"),
 ] %}
+{%- set pairs = [] %}
+{%- for population, condition in populations %}{% for characteristic, is_recorded in characteristics %}
+{%- do pairs.append((population, condition, characteristic, is_recorded)) %}
+{%- endfor %}{% endfor %}
 with
 
 decisions as (
-    select * from {{ ref('fct_vrr_decisions') }} where outcome_code <> '0'
+    select period_start, force_code, is_vrr_eligible, offence_group, age_band, sex, ethnicity_group, disability
+    from {{ ref('fct_vrr_decisions') }}
+    where outcome_code <> '0'
 ),
 
-by_population as (
-    {% for population, condition in populations %}
-    select *, '{{ population }}' as population from decisions where {{ condition }}
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
-),
-
-by_characteristic as (
-    {% for characteristic, is_recorded in characteristics %}
-    select
-        period_start,
-        force_code,
-        population,
-        '{{ characteristic }}' as characteristic,
-        {{ is_recorded }} as is_recorded
-    from by_population
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
-),
-
-counts as (
+tallies as (
+    -- one pass over the decisions: per quarter and force (and over all forces), the decisions of each population
+    -- and how many of them have each characteristic recorded
     select
         period_start,
         {{ force_or_all() }} as force_code,
-        population,
-        characteristic,
-        count(*) as decisions,
-        count(*) filter (where is_recorded) as recorded
-    from by_characteristic
-    {{ by_force_and_all(['population', 'characteristic']) }}
+        {%- for population, condition in populations %}
+        count(*) filter (where {{ condition }}) as {{ population }}__decisions,
+        {%- endfor %}
+        {%- for population, condition, characteristic, is_recorded in pairs %}
+        count(*) filter (where ({{ condition }}) and ({{ is_recorded }})) as {{ population }}__{{ characteristic }}
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from decisions
+    group by grouping sets ((period_start, force_code), (period_start))
+),
+
+counts as (
+    -- one row per population and characteristic, where the population has decisions
+    {%- for population, condition, characteristic, is_recorded in pairs %}
+    select
+        period_start,
+        force_code,
+        '{{ population }}' as population,
+        '{{ characteristic }}' as characteristic,
+        {{ population }}__decisions as decisions,
+        {{ population }}__{{ characteristic }} as recorded
+    from tallies
+    where {{ population }}__decisions > 0
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 ),
 
 load_info as (

@@ -2,11 +2,12 @@
 -- is read as Unknown / Not stated / null. One row per record and problem, with the value as received.
 with
 
-decisions as (
+-- (not materialized: each check below scans only the columns it needs, rather than every decision being copied once)
+decisions as not materialized (
     select * from {{ ref('int_decisions_latest') }}
 ),
 
-requests as (
+requests as not materialized (
     select * from {{ ref('int_vrr_requests_latest') }}
 ),
 
