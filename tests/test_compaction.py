@@ -19,13 +19,14 @@ BLOCK = 256 * 1024  # DuckDB's default block size
 
 def contents(path) -> dict[str, list]:
     """What an analyst sees in a warehouse file: schemas, tables and views with their comments, columns with types
-    and comments, view SQL, macros, sequences, and every table's row count and rows' digest."""
+    and comments, macros, sequences, and every table's and view's row count and rows' digest. (Not a view's SQL
+    text: DuckDB writes a `* replace (...)` list back in no fixed order; its columns and rows are compared.)"""
     with duckdb.connect(str(path), read_only=True) as con:
         found = {
             "schemas": con.execute("select schema_name from information_schema.schemata "
                                    "where catalog_name = current_database() order by 1").fetchall(),
             "tables": con.execute("select schema_name, table_name, comment from duckdb_tables() order by all").fetchall(),
-            "views": con.execute("select schema_name, view_name, comment, sql from duckdb_views() "
+            "views": con.execute("select schema_name, view_name, comment from duckdb_views() "
                                  "where not internal order by all").fetchall(),
             "columns": con.execute("select table_schema, table_name, column_name, data_type, column_comment "
                                    "from information_schema.columns order by all").fetchall(),
@@ -38,7 +39,7 @@ def contents(path) -> dict[str, list]:
             (schema, table, *con.execute(f'select count(*), sum(hash(t)) from "{schema}"."{table}" as t').fetchone())
             for schema, table, _ in found["tables"]
         ]
-        for schema, view, _, _ in found["views"]:
+        for schema, view, _ in found["views"]:
             found["rows"].append((schema, view, *con.execute(f'select count(*), sum(hash(v)) from "{schema}"."{view}" as v')
                                   .fetchone()))
     return found
