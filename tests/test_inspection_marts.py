@@ -238,9 +238,19 @@ def test_vrr_requests_by_period_by_hand(hand_run):
         # Jul-Sep 2024: Q5 completed 4 Jul, overturned, 10 working days
         (q3, "DD", "CPS"): (0, 0, 1, 1, 1, 10.0),
         (q3, "ALL", "CPS"): (0, 0, 1, 1, 1, 10.0),
+        # Both schemes together: the rows above added up; the median over both schemes' completions
+        (q1, "DD", "All schemes"): (2, 1, 0, 0, 0, None),
+        (q1, "ALL", "All schemes"): (2, 1, 0, 0, 0, None),
+        (q2, "DD", "All schemes"): (4, 2, 2, 1, 1, 30.5),                    # Police 2 + CPS 2 received
+        (q2, "AA", "All schemes"): (1, 0, 0, 0, 0, None),
+        (q2, "ALL", "All schemes"): (5, 2, 2, 1, 1, 30.5),
+        (q3, "DD", "All schemes"): (0, 0, 1, 1, 1, 10.0),
+        (q3, "ALL", "All schemes"): (0, 0, 1, 1, 1, 10.0),
     }
     assert pick(rows, REQUEST_COLUMNS_OUT) == expected
-    assert {r["target_working_days"] for r in rows.values()} == {30}
+    # each scheme's own target; none for both together (each review was judged against its own scheme's)
+    assert {r["target_working_days"] for k, r in rows.items() if k[2] != "All schemes"} == {30}
+    assert {r["target_working_days"] for k, r in rows.items() if k[2] == "All schemes"} == {None}
     assert {r["counting_basis"] for r in rows.values()} == {PERIOD}
     assert rows[(q3, "ALL", "CPS")]["period_label"] == "2024/25 Q2"
 
@@ -334,7 +344,8 @@ def test_the_review_pack_carries_the_inspection_tables(hand_run):
     # Only Q5's review completed that quarter (4 Jul): one review, so withheld [c]; 0 requests received is shown.
     # As at 6 January 2025 the quarter is final (it started more than six months before).
     assert [(r["force"], r["scheme"], r["requests_received"], r["reviews_completed"], r["reviews_completed_marker"])
-            for r in exported] == [("All forces", "CPS", "0", "", "[c]"), ("DD", "CPS", "0", "", "[c]")]
+            for r in exported] == [("All forces", "All schemes", "0", "", "[c]"), ("All forces", "CPS", "0", "", "[c]"),
+                                   ("DD", "All schemes", "0", "", "[c]"), ("DD", "CPS", "0", "", "[c]")]
 
 
 def test_quarter_with_only_period_events_is_packed(hand_run):
