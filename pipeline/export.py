@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
 
 from pipeline import __version__, atomic, pack, publication, report, warehouse
 from pipeline.partitions import BACKFILL_POLICY, export_label, quarterly, quarters_in_window
@@ -43,8 +44,18 @@ def write_disclosure_log(con, rows: list[dict]) -> None:
     columns = ", ".join(f"{name} {kind}" for name, (kind, _) in LOG_COLUMNS.items())
     con.execute(f"create or replace table marts.disclosure_log ({columns})")
     if rows:
-        con.executemany(f"insert into marts.disclosure_log values ({', '.join('?' * len(LOG_COLUMNS))})",
-                        [[row[name] for name in LOG_COLUMNS] for row in rows])
+        # one insert of an Arrow table: executemany runs one statement per row (54 s for the 22,813 rows of the
+        # sample after twenty soak runs, on a loaded machine; this takes well under a second)
+        log = pa.table({
+            name: pa.array([row[name] if kind == "varchar" or row[name] is None else float(row[name]) for row in rows],
+                           type=pa.string() if kind == "varchar" else pa.float64())
+            for name, (kind, _) in LOG_COLUMNS.items()
+        })
+        con.register("disclosure_log_rows", log)
+        try:
+            con.execute(f"insert into marts.disclosure_log select {', '.join(LOG_COLUMNS)} from disclosure_log_rows")
+        finally:
+            con.unregister("disclosure_log_rows")
     con.execute("comment on table marts.disclosure_log is 'Every figure the review packs withhold, with its rule: "
                 "primary (a count from 1 to the threshold minus 1), secondary (so that no withheld count can be "
                 "worked out by subtraction), dependent (a rate, interval or median that depends on a withheld count) "
