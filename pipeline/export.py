@@ -103,7 +103,8 @@ def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> d
     owners=["team:vrr-data"],
     pool="warehouse",
     description="The warehouse file at VRR_WAREHOUSE_PATH, swapped in atomically once every blocking check of this "
-    "run has passed. A failed or killed run leaves the previous warehouse untouched.",
+    "run has passed (a compacted copy of the build when more than VRR_COMPACT_FREE_SHARE of it is freed space). A "
+    "failed or killed run leaves the previous warehouse untouched.",
 )
 def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.MaterializeResult:
     settings = vrr.resolve()
