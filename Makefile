@@ -49,7 +49,7 @@ bench: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 test: $(STAMP) browser $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m pytest
 
-# Twenty runs in a row with a reader holding the warehouse (left out of `make test`: it takes several minutes).
+# Twenty runs in a row with a reader holding the warehouse (left out of `make test`; CI runs it after `make test`).
 soak: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m pytest -m slow tests/test_soak.py
 

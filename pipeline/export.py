@@ -123,10 +123,11 @@ def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> d
     owners=["team:vrr-data"],
     pool="warehouse",
     description="The warehouse file at VRR_WAREHOUSE_PATH, swapped in atomically once every blocking check of this "
-    "run has passed. A failed or killed run leaves the previous warehouse untouched. Then the analysts' copy at "
-    "VRR_PUBLISHED_PATH (marts, reference tables and marts.about, in a storage format DuckDB 1.2 and later read), "
-    "swapped in the same way. Its metadata, read back from the published file after the swap, lists every mart in "
-    "schema marts with its row count, and each mart's columns with their types and comments.",
+    "run has passed (a compacted copy of the build when more than VRR_COMPACT_FREE_SHARE of it is freed space). A "
+    "failed or killed run leaves the previous warehouse untouched. Then the analysts' copy at VRR_PUBLISHED_PATH "
+    "(marts, reference tables and marts.about, in a storage format DuckDB 1.2 and later read), swapped in the same "
+    "way. Its metadata, read back from the published file after the swap, lists every mart in schema marts with its "
+    "row count, and each mart's columns with their types and comments.",
 )
 def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.MaterializeResult:
     settings = vrr.resolve()
