@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from pipeline import __version__, atomic, pack, publication, report, warehouse
+from pipeline import __version__, atomic, pack, publication, warehouse
 from pipeline.partitions import BACKFILL_POLICY, export_label, quarterly, quarters_in_window
 from pipeline.resources import VrrSettings
 from pipeline.settings import Settings
@@ -141,6 +141,8 @@ PACK_FILES = {
 
 def code_fingerprint() -> str:
     """SHA-256 of the code that renders a pack: a pack written by other code is rewritten even at one version."""
+    from pipeline import report
+
     digest = hashlib.sha256(__version__.encode())
     for module in (pack, publication, report, pack.disclosure):
         digest.update(Path(module.__file__).read_bytes())
@@ -202,6 +204,8 @@ def write_pack(control: pack.Control, quarter, folder: Path, previous: Path | No
         {"name": "manifest.json", "description": PACK_FILES["manifest"]},
         {"name": "SHA256SUMS", "description": PACK_FILES["sums"]},
     ]
+    from pipeline import report  # the page's charts (Altair, vl-convert): imported by the export only
+
     html = report.render_report(publication.report_data(info, tables, files))
     (folder / f"{info.stem}.html").write_text(html, encoding="utf-8")
     manifest = {
