@@ -1,14 +1,20 @@
 -- VRR take-up over the four quarters ending with each quarter (cohort basis: decisions made in the window),
 -- by force and cohort. Counts are pooled over the window and the rate, interval and median recomputed on the
--- pooled decisions (never averaged over quarters).
+-- pooled decisions (never averaged over quarters): the pooled counts are the window's quarters' counts in
+-- vrr_uptake added up, and the median is taken again over the window's decisions with a timed request.
 with
 
-eligible as (
+quarterly as (
+    select * from {{ ref('vrr_uptake') }}
+),
+
+timed as (
+    -- the only decisions a median is taken over: eligible, with a request and the days from notification to it
     select
         period_start, force_code, scheme, age_band, sex, ethnicity_group, disability, offence_group, has_request, requests,
         reviews_completed, reviews_overturned, days_notification_to_request
     from {{ ref('fct_vrr_decisions') }}
-    where is_vrr_eligible
+    where is_vrr_eligible and has_request and days_notification_to_request is not null
 ),
 
 load_info as (
@@ -16,7 +22,8 @@ load_info as (
 ),
 
 series as (
-    select min(period_start) as first_quarter, max(period_start) as last_quarter from eligible
+    -- the quarters with an eligible decision (every such quarter has rows in vrr_uptake)
+    select min(period_start) as first_quarter, max(period_start) as last_quarter from quarterly
 ),
 
 quarters as (
@@ -37,43 +44,72 @@ windows as (
     group by window_end.period_start
 ),
 
+pooled as (
+    -- each force's (and all forces') counts of each cohort, added up over the quarters of the window
+    select
+        windows.window_end as period_start,
+        windows.window_start,
+        windows.quarters_in_window,
+        quarterly.force_code,
+        quarterly.cohort_dimension,
+        quarterly.cohort_value,
+        cast(sum(quarterly.eligible_decisions) as bigint) as eligible_decisions,
+        cast(sum(quarterly.decisions_with_request) as bigint) as decisions_with_request,
+        cast(sum(quarterly.requests) as bigint) as requests,
+        cast(sum(quarterly.reviews_completed) as bigint) as reviews_completed,
+        cast(sum(quarterly.reviews_overturned) as bigint) as reviews_overturned,
+        cast(sum(quarterly.decisions_timed_to_request) as bigint) as decisions_timed_to_request
+    from quarterly
+    inner join windows
+        on quarterly.period_start between windows.window_start and windows.window_end
+    group by all
+),
+
 windowed as (
     select
         windows.window_end as period_start,
         windows.window_start,
         windows.quarters_in_window,
-        eligible.force_code,
-        eligible.scheme,
-        eligible.age_band,
-        eligible.sex,
-        eligible.ethnicity_group,
-        eligible.disability,
-        eligible.offence_group,
-        eligible.has_request,
-        eligible.requests,
-        eligible.reviews_completed,
-        eligible.reviews_overturned,
-        eligible.days_notification_to_request
-    from eligible
+        timed.force_code,
+        timed.scheme,
+        timed.age_band,
+        timed.sex,
+        timed.ethnicity_group,
+        timed.disability,
+        timed.offence_group,
+        timed.has_request,
+        timed.requests,
+        timed.reviews_completed,
+        timed.reviews_overturned,
+        timed.days_notification_to_request
+    from timed
     inner join windows
-        on eligible.period_start between windows.window_start and windows.window_end
+        on timed.period_start between windows.window_start and windows.window_end
 ),
 
 by_cohort as (
     {{ uptake_by_cohort('windowed', ['window_start', 'quarters_in_window']) }}
 ),
 
-counts as (
+medians as (
     select
         period_start,
-        window_start,
-        quarters_in_window,
         {{ force_or_all() }} as force_code,
         cohort_dimension,
         cohort_value,
-        {{ uptake_counts() }}
+        median(days_notification_to_request::double) as median_days_to_request
     from by_cohort
     {{ by_force_and_all(['window_start', 'quarters_in_window', 'cohort_dimension', 'cohort_value']) }}
+),
+
+counts as (
+    select pooled.*, medians.median_days_to_request
+    from pooled
+    left join medians
+        on pooled.period_start = medians.period_start
+        and pooled.force_code = medians.force_code
+        and pooled.cohort_dimension = medians.cohort_dimension
+        and pooled.cohort_value = medians.cohort_value
 ),
 
 final as (
