@@ -67,29 +67,46 @@ def withhold(values: Mapping[Hashable, int], relations: list[Relation], threshol
     if threshold < 1:
         raise ValueError("the disclosure threshold must be at least 1")
     withheld: dict[Hashable, str] = {key: PRIMARY for key, value in values.items() if 0 < value < threshold}
-    _subtraction_safe(values, relations, withheld)
+    by_member = _relations_by_member(relations)
+    _subtraction_safe(values, relations, withheld, by_member)
     if audit is not None:
         audited = [r for r in relations if audit(r)]
+        # each audited relation's members with their signs (total +, parts -, minus +), worked out once
+        signed = [((relation.total, 1), *((p, -1) for p in relation.parts), *((m, 1) for m in relation.minus))
+                  for relation in audited]
+        reprs = _Reprs()
         changed: set[Hashable] | None = None  # first pass: every group
         while True:
-            extra = _determined_fixes(values, audited, withheld, changed)
+            extra = _determined_fixes(values, audited, withheld, changed, signed, reprs)
             if not extra:
                 break
             before = set(withheld)
             for key in extra:
                 withheld[key] = SECONDARY
-            _subtraction_safe(values, relations, withheld)
+            # Every relation was safe before these were withheld: only those with one of them can need more.
+            _subtraction_safe(values, relations, withheld, by_member,
+                              start={index for key in extra for index in by_member.get(key, ())})
             changed = set(withheld) - before
     return withheld
 
 
-def _subtraction_safe(values: Mapping[Hashable, int], relations: list[Relation], withheld: dict[Hashable, str]) -> None:
-    """Withhold more until no relation has exactly one withheld member."""
+def _relations_by_member(relations: list[Relation]) -> dict[Hashable, list[int]]:
+    """The indexes of the relations each count is a member of."""
     by_member: dict[Hashable, list[int]] = defaultdict(list)
     for index, relation in enumerate(relations):
         for member in relation.members():
             by_member[member].append(index)
-    pending = list(range(len(relations)))  # a heap of relation indexes: always the first pending one next
+    return by_member
+
+
+def _subtraction_safe(values: Mapping[Hashable, int], relations: list[Relation], withheld: dict[Hashable, str],
+                      by_member: dict[Hashable, list[int]], start: set[int] | None = None) -> None:
+    """Withhold more until no relation has exactly one withheld member.
+
+    The relations are looked at in order (and again whenever a count they hold is withheld): all of them, or when
+    every relation was already safe, only `start`, those holding a count withheld since. The relations left out
+    would be looked at and left as they are, so the counts withheld are the same either way."""
+    pending = sorted(start) if start is not None else list(range(len(relations)))  # a heap: the first one next
     queued = set(pending)
     while pending:
         index = heapq.heappop(pending)
@@ -109,21 +126,36 @@ def _subtraction_safe(values: Mapping[Hashable, int], relations: list[Relation],
                 heapq.heappush(pending, other)
 
 
+class _Reprs(dict):
+    """repr of each key, worked out once (keys are ordered and ties broken by their repr)."""
+
+    def __missing__(self, key: Hashable) -> str:
+        self[key] = text = repr(key)
+        return text
+
+
 def _determined_fixes(values: Mapping[Hashable, int], relations: list[Relation],
-                      withheld: Mapping[Hashable, str], changed: set[Hashable] | None) -> list[Hashable]:
+                      withheld: Mapping[Hashable, str], changed: set[Hashable] | None,
+                      signed: list[tuple[tuple[Hashable, int], ...]] | None = None,
+                      reprs: Mapping[Hashable, str] | None = None) -> list[Hashable]:
     """Exact audit: for each withheld count that the relations determine (its unit vector lies in the row space of
     the relations restricted to the withheld counts), the smallest non-zero published count of a relation it is in.
-    Works per connected group of withheld counts, on the eigenvectors of A'A (null space: eigenvalue 0)."""
+    Works per connected group of withheld counts, on the eigenvectors of A'A (null space: eigenvalue 0).
+    (`signed`: each relation's members with their signs; `reprs`: repr of each key; both as worked out here.)"""
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    unknown = sorted(withheld, key=repr)
+    if signed is None:
+        signed = [((r.total, 1), *((p, -1) for p in r.parts), *((m, 1) for m in r.minus)) for r in relations]
+    if reprs is None:
+        reprs = _Reprs()
+    unknown = sorted(withheld, key=reprs.__getitem__)
     index = {key: i for i, key in enumerate(unknown)}
     rows: list[dict[int, int]] = []
     row_relation: list[Relation] = []
-    for relation in relations:
+    for relation, members in zip(relations, signed):
         row: dict[int, int] = defaultdict(int)
-        for member, sign in ((relation.total, 1), *((p, -1) for p in relation.parts), *((m, 1) for m in relation.minus)):
+        for member, sign in members:
             if member in index:
                 row[index[member]] += sign
         row = {k: v for k, v in row.items() if v}
@@ -175,7 +207,7 @@ def _determined_fixes(values: Mapping[Hashable, int], relations: list[Relation],
                 candidates = candidates or [m for r in by_group[root] for m in row_relation[r].members()
                                             if m not in withheld and m in values]
                 if candidates:
-                    fixes[min(candidates, key=lambda m: (values[m], repr(m)))] = None
+                    fixes[min(candidates, key=lambda m: (values[m], reprs[m]))] = None
     return list(fixes)
 
 

@@ -184,7 +184,7 @@ def write_pack(control: pack.Control, quarter, folder: Path, previous: Path | No
     pack `previous` already shows exactly this (nothing to write)."""
     info = publication.PackInfo(quarter, export_label(quarter), control.data.as_at, control.threshold,
                                 settings.pack_contact, __version__, control.data.eligibility_rules)
-    tables = control.builder().tables(quarter)
+    tables = control.tables(quarter)
     current = publication.current_figures(tables)
     before, before_revisions = publication.read_previous(previous, tables)
     revisions = publication.revisions_between(before, before_revisions, current, tables)
