@@ -160,3 +160,14 @@
     delete from {{ this }} where decision_id in (select decision_id from {{ source('landing', 'touched_decisions') }})
     {%- endif -%}
 {%- endmacro %}
+
+{#- Post-hook of the quarterly marts when incremental: the quarters not rebuilt keep their figures, but every row
+    gets the as-at date of this build and the provisional flag that goes with it, as a full build would give. -#}
+{% macro refresh_as_at_date() -%}
+    {%- if is_incremental() -%}
+    update {{ this }} set
+        as_at_date = load_info.as_at_date,
+        is_provisional = {{ is_provisional('period_start', 'load_info.as_at_date') }}
+    from (select as_at_date from {{ ref('int_load_as_at') }}) as load_info
+    {%- endif -%}
+{%- endmacro %}
