@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -116,7 +117,7 @@ def measure(command: list[str], env: dict, memory_cap: int | None = None) -> dic
             resource.setrlimit(resource.RLIMIT_AS, (memory_cap, memory_cap))
 
     start = time.perf_counter()
-    started_at = dt.datetime.now().replace(microsecond=0)
+    started_at = dt.datetime.now()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                preexec_fn=cap)
     root = psutil.Process(process.pid)
@@ -140,22 +141,26 @@ def measure(command: list[str], env: dict, memory_cap: int | None = None) -> dic
 
 
 def phases(log: str, started_at: dt.datetime, total: float) -> str:
-    """Where a pipeline run's time went, from its log's timestamps (whole seconds): start-up and ingest, dbt,
-    publish and export."""
-    def first(marker: str) -> dt.datetime | None:
-        for line in log.splitlines():
-            if marker in line and line[:4].isdigit():
-                return dt.datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
-        return None
-
-    ingested, dbt_start, dbt_end = first("build (") or first("Incremental build") or first("Nothing new"), \
-        first("Running dbt command"), first("Finished dbt command")
-    if not ingested:
+    """Where a pipeline run's time went (whole seconds), from the run's own log (its path is the console's last
+    line; every event there has its time): start-up (the process, Dagster, the run's planned events) before the
+    first step, then each step that ran: ingest, dbt, disclosure, publish, export."""
+    match = re.search(r"Log: (\S+\.log)", log)
+    if not match or not Path(match.group(1)).exists():
         return ""
-    parts = [f"start+ingest {(ingested - started_at).total_seconds():.0f}"]
-    if dbt_start and dbt_end:
-        parts.append(f"dbt {(dbt_end - dbt_start).total_seconds():.0f}")
-        parts.append(f"publish+export {total - (dbt_end - started_at).total_seconds():.0f}")
+    started, finished = {}, {}
+    for line in Path(match.group(1)).read_text(encoding="utf-8").splitlines():
+        step = re.match(r"(\S+) \S+ (\S+): (Started|Finished) execution of step", line)
+        if step:
+            moment = dt.datetime.fromisoformat(step.group(1)).astimezone().replace(tzinfo=None)
+            (started if step.group(3) == "Started" else finished)[step.group(2)] = moment
+    if not started:
+        return ""
+    names = {"landing_extracts": "ingest", "vrr_dbt_models": "dbt", "disclosure_control": "disclosure",
+             "published_warehouse": "publish", "quarterly_export": "export"}
+    parts = [f"start {(min(started.values()) - started_at).total_seconds():.0f}"]
+    for step, name in names.items():
+        if step in started and step in finished:
+            parts.append(f"{name} {(finished[step] - started[step]).total_seconds():.0f}")
     return ", ".join(parts)
 
 

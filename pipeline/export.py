@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from pipeline import __version__, analysts, atomic, pack, publication, report, warehouse
+from pipeline import __version__, analysts, atomic, pack, publication, warehouse
 from pipeline.partitions import BACKFILL_POLICY, export_label, quarterly, quarters_in_window
 from pipeline.resources import VrrSettings
 from pipeline.settings import Settings
@@ -213,7 +213,7 @@ def write_pack(control: pack.Control, quarter, folder: Path, previous: Path | No
     pack `previous` already shows exactly this (nothing to write)."""
     info = publication.PackInfo(quarter, export_label(quarter), control.data.as_at, control.threshold,
                                 settings.pack_contact, __version__, control.data.eligibility_rules)
-    tables = control.builder().tables(quarter)
+    tables = control.tables(quarter)
     current = publication.current_figures(tables)
     before, before_revisions = publication.read_previous(previous, tables)
     revisions = publication.revisions_between(before, before_revisions, current, tables)
@@ -233,6 +233,8 @@ def write_pack(control: pack.Control, quarter, folder: Path, previous: Path | No
         {"name": "manifest.json", "description": PACK_FILES["manifest"]},
         {"name": "SHA256SUMS", "description": PACK_FILES["sums"]},
     ]
+    from pipeline import report  # the page's charts (Altair, vl-convert): imported by the export only
+
     html = report.render_report(publication.report_data(info, tables, files))
     (folder / f"{info.stem}.html").write_text(html, encoding="utf-8")
     manifest = {

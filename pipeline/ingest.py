@@ -362,9 +362,10 @@ def stage(con, parsed: ParsedExtract, parameters: dict, scratch: Path) -> None:
 def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch: Path) -> FileLoad:
     """Read one extract into raw (loaded rows; requests that passed the row checks) and raw.quarantine.
 
-    Three reads of the file, none of which keeps the whole file anywhere: the keys whose rows need a closer look
-    (repeated, or refused for a reason), then every other row straight into raw, then the rows of those keys,
-    screened in temporary tables (repeats, conflicts, reasons) and loaded or quarantined."""
+    Four reads of the file, none of which keeps the whole file anywhere: the keys whose rows need a closer look
+    (repeated, or refused for a reason); the line of every other key (the one read DuckDB numbers, on one thread);
+    every other row straight into raw, on every core; then the rows of those keys, screened in temporary tables
+    (repeats, conflicts, reasons) and loaded or quarantined."""
     extract = parsed.extract
     kind = extract.kind
     file = {"source_file": extract.name, "extract_date": extract.extract_date, "kind": kind, "run_id": run_id}

@@ -646,9 +646,16 @@ class Control:
     withheld: dict[tuple, str]
     threshold: int
     _log_rows: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    _tables: dict[dt.date, list[Table]] = field(default_factory=dict, repr=False, compare=False)
 
     def builder(self) -> Builder:
         return Builder(self.data, self.withheld, self.threshold)
+
+    def tables(self, quarter: dt.date) -> list[Table]:
+        """One quarter's tables (built once: the disclosure log and the quarter's pack show the same tables)."""
+        if quarter not in self._tables:
+            self._tables[quarter] = self.builder().tables(quarter)
+        return self._tables[quarter]
 
     def log_rows(self) -> list[dict[str, Any]]:
         """One row per withheld figure of any pack (counts, and the rates, intervals and medians that follow)."""
@@ -658,9 +665,8 @@ class Control:
 
     def _make_log_rows(self) -> list[dict[str, Any]]:
         out: dict[tuple, dict] = {}
-        builder = self.builder()
         for quarter in self.data.quarters:
-            for table in builder.tables(quarter):
+            for table in self.tables(quarter):
                 for row in table.rows:
                     dims = [c for c in table.columns if c.kind == "dimension"]
                     for column in table.columns:

@@ -81,3 +81,15 @@ def test_dbt_build_args():
     assert dbt_build_args(Path("/w/b"), duckdb_settings={"memory_limit": "3GB", "threads": 2, "temp_directory": "/t"}) == [
         "build", "--vars", '{"warehouse_path": "/w/b", "duckdb_memory_limit": "3GB", "duckdb_threads": 2, '
         '"duckdb_temp_directory": "/t"}']
+
+
+def test_dbt_resource_knows_its_version_and_opens_no_adapter():
+    """dagster-dbt would run `dbt --version` and load every macro into an adapter at each build; the pipeline's
+    resource answers from the installed dbt-core and uses no adapter (no row counts or column metadata fetched)."""
+    import importlib.metadata
+
+    from pipeline.resources import dbt_resource
+
+    resource = dbt_resource()
+    assert str(resource._cli_version) == importlib.metadata.version("dbt-core")
+    assert resource._initialize_dbt_core_adapter(["build"]) is None

@@ -86,7 +86,11 @@
 
 {#- The cohorts of the uptake marts: one copy of each eligible decision per cohort dimension. `relation` has the
     columns period_start, force_code and the cohort columns; extra columns are carried along. -#}
-{% macro uptake_by_cohort(relation, extra_columns=[]) -%}
+{% macro uptake_by_cohort(relation, extra_columns=[], columns=none) -%}
+    {%- set columns = columns or [
+        'force_code', 'has_request', 'requests', 'reviews_completed', 'reviews_overturned',
+        'days_notification_to_request', 'victim_pseudonym',
+    ] -%}
     {%- set cohorts = [
         ('all', "'All'"),
         ('scheme', 'scheme'),
@@ -99,14 +103,7 @@
     {%- for dimension, value in cohorts %}
     select
         period_start,
-        {% for column in extra_columns %}{{ column }}, {% endfor %}
-        force_code,
-        has_request,
-        requests,
-        reviews_completed,
-        reviews_overturned,
-        days_notification_to_request,
-        victim_pseudonym,
+        {% for column in extra_columns + columns %}{{ column }}, {% endfor %}
         '{{ dimension }}' as cohort_dimension,
         {{ value }} as cohort_value
     from {{ relation }}
@@ -161,5 +158,16 @@
 {% macro delete_touched_decisions() -%}
     {%- if is_incremental() -%}
     delete from {{ this }} where decision_id in (select decision_id from {{ source('landing', 'touched_decisions') }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook of the quarterly marts when incremental: the quarters not rebuilt keep their figures, but every row
+    gets the as-at date of this build and the provisional flag that goes with it, as a full build would give. -#}
+{% macro refresh_as_at_date() -%}
+    {%- if is_incremental() -%}
+    update {{ this }} set
+        as_at_date = load_info.as_at_date,
+        is_provisional = {{ is_provisional('period_start', 'load_info.as_at_date') }}
+    from (select as_at_date from {{ ref('int_load_as_at') }}) as load_info
     {%- endif -%}
 {%- endmacro %}

@@ -4,7 +4,7 @@
 {{ config(materialized='view') }}
 with
 
-decisions as (
+decisions as not materialized (
     select * from {{ ref('int_decisions_latest') }}
 ),
 
@@ -12,32 +12,43 @@ rules as (
     select * from {{ ref('vrr_eligibility_rules') }}
 ),
 
+situations as (
+    -- what eligibility depends on, each distinct combination once (thousands, not one per decision)
+    select distinct outcome_code, decision_maker, suspect_interviewed, decision_date from decisions
+),
+
 eligibility as (
-    -- the rules that make the decision eligible: how many, and the first scheme by name. A scalar subquery, which
-    -- DuckDB evaluates once per distinct outcome, decision maker, interview and date rather than per decision.
+    -- the situations that a rule makes eligible, with the scheme (the first by name if several rules match)
     select
-        decisions.*,
-        (
-            select {'rules': count(*), 'scheme': min(rules.scheme)}
-            from rules
-            where decisions.outcome_code = upper(trim(rules.outcome_code))
-                and decisions.decision_maker = lower(trim(rules.decision_maker))
-                and (not rules.requires_suspect_interviewed or decisions.suspect_interviewed = 'Y')
-                and decisions.decision_date >= rules.scheme_start_date
-        ) as eligible
-    from decisions
+        situations.outcome_code,
+        situations.decision_maker,
+        situations.suspect_interviewed,
+        situations.decision_date,
+        min(rules.scheme) as scheme
+    from situations
+    inner join rules
+        on situations.outcome_code = upper(trim(rules.outcome_code))
+        and situations.decision_maker = lower(trim(rules.decision_maker))
+        and (not rules.requires_suspect_interviewed or situations.suspect_interviewed = 'Y')
+        and situations.decision_date >= rules.scheme_start_date
+    group by all
+),
+
+ages as (
+    -- one row per whole year of each band, so that a decision finds its band by its age
+    select age_band, unnest(generate_series(min_age, max_age)) as age from {{ ref('age_bands') }}
 ),
 
 classified as (
     select
-        decisions.* exclude (eligible) replace (
+        decisions.* replace (
             coalesce(decisions.force_code, 'UNKNOWN') as force_code,
             -- a notification recorded before the decision is a data-quality issue: read as not notified
             case
                 when decisions.victim_notified_date >= decisions.decision_date then decisions.victim_notified_date
             end as victim_notified_date
         ),
-        decisions.eligible.rules > 0 as is_vrr_eligible,
+        eligibility.outcome_code is not null as is_vrr_eligible,
         scheme_labels.scheme_label as scheme,
         coalesce(age_bands.age_band, 'Unknown') as age_band,
         coalesce(sex_codes.sex, 'Unknown') as sex,
@@ -45,10 +56,14 @@ classified as (
         coalesce(disability_codes.disability, 'Unknown') as disability,
         coalesce(offence_groups.offence_group, 'Other offences') as offence_group,
         outcome_codes.outcome_group
-    from eligibility as decisions
-    left join {{ ref('scheme_labels') }} as scheme_labels on decisions.eligible.scheme = scheme_labels.scheme
-    left join {{ ref('age_bands') }} as age_bands
-        on decisions.victim_age between age_bands.min_age and age_bands.max_age
+    from decisions
+    left join eligibility
+        on decisions.outcome_code is not distinct from eligibility.outcome_code
+        and decisions.decision_maker is not distinct from eligibility.decision_maker
+        and decisions.suspect_interviewed is not distinct from eligibility.suspect_interviewed
+        and decisions.decision_date is not distinct from eligibility.decision_date
+    left join {{ ref('scheme_labels') }} as scheme_labels on eligibility.scheme = scheme_labels.scheme
+    left join ages as age_bands on decisions.victim_age = age_bands.age
     left join {{ ref('sex_codes') }} as sex_codes on decisions.victim_sex_code = sex_codes.sex_code
     left join {{ ref('ethnicity_codes') }} as ethnicity_codes
         on decisions.victim_ethnicity_code = ethnicity_codes.ethnicity_code

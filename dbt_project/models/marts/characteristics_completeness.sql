@@ -1,5 +1,14 @@
 -- How completely victims' protected characteristics are recorded, by quarter of the decision (cohort basis),
 -- force and population. Decisions not yet assigned an outcome (outcome 0) are left out.
+-- Incremental by quarter, like fct_vrr_decisions: a run rebuilds the affected quarters and refreshes every row's
+-- as-at date and provisional flag.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_affected_quarters('period_start') }}",
+    post_hook="{{ refresh_as_at_date() }}",
+) }}
 {%- set populations = [
     ('all_decisions', 'true'),
     ('vrr_eligible', 'is_vrr_eligible'),
@@ -20,7 +29,7 @@ with
 decisions as (
     select period_start, force_code, is_vrr_eligible, offence_group, age_band, sex, ethnicity_group, disability
     from {{ ref('fct_vrr_decisions') }}
-    where outcome_code <> '0'
+    where outcome_code <> '0'{% if is_incremental() %} and {{ in_affected_quarters('period_start') }}{% endif %}
 ),
 
 tallies as (

@@ -1,11 +1,21 @@
 -- How soon victims are told of a VRR-eligible decision, in England and Wales working days, by quarter of the
 -- decision (cohort basis), force and scheme. Working days from the decision to the notification: the working
 -- days d with decision_date < d <= victim_notified_date (same day = 0).
+-- Incremental by quarter, like fct_vrr_decisions: a run rebuilds the affected quarters and refreshes every row's
+-- as-at date and provisional flag.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_affected_quarters('period_start') }}",
+    post_hook="{{ refresh_as_at_date() }}",
+) }}
 {%- set target = var('notification_target_working_days') %}
 with
 
 eligible as (
     select * from {{ ref('fct_vrr_decisions') }} where is_vrr_eligible
+    {%- if is_incremental() %} and {{ in_affected_quarters('period_start') }}{% endif %}
 ),
 
 calendar as (

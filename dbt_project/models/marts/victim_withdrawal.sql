@@ -1,10 +1,20 @@
 -- Decisions closed because the victim did not support or withdrew support (outcomes 14 and 16), by quarter of
 -- the decision (cohort basis), force, offence group, stage and reason of withdrawal. A blank or unlisted stage
 -- or reason is Not recorded.
+-- Incremental by quarter, like fct_vrr_decisions: a run rebuilds the affected quarters and refreshes every row's
+-- as-at date and provisional flag.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_affected_quarters('period_start') }}",
+    post_hook="{{ refresh_as_at_date() }}",
+) }}
 with
 
 withdrawals as (
     select * from {{ ref('fct_vrr_decisions') }} where outcome_code in ('14', '16')
+    {%- if is_incremental() %} and {{ in_affected_quarters('period_start') }}{% endif %}
 ),
 
 stages as (

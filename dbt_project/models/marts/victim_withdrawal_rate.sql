@@ -1,10 +1,20 @@
 -- Share of assigned outcomes where the victim did not support action (outcomes 14 and 16 over every outcome
 -- except 0), by quarter of the decision (cohort basis), force and offence group: the rape review scorecards'
 -- victim-engagement measure.
+-- Incremental by quarter, like fct_vrr_decisions: a run rebuilds the affected quarters and refreshes every row's
+-- as-at date and provisional flag.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_affected_quarters('period_start') }}",
+    post_hook="{{ refresh_as_at_date() }}",
+) }}
 with
 
 assigned as (
     select * from {{ ref('fct_vrr_decisions') }} where outcome_code <> '0'
+    {%- if is_incremental() %} and {{ in_affected_quarters('period_start') }}{% endif %}
 ),
 
 counts as (

@@ -1,4 +1,13 @@
 -- VRR take-up by quarter (cohort basis: decisions made in the quarter), force and cohort.
+-- Incremental by quarter, like fct_vrr_decisions: a run rebuilds the affected quarters and refreshes every row's
+-- as-at date and provisional flag.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_affected_quarters('period_start') }}",
+    post_hook="{{ refresh_as_at_date() }}",
+) }}
 with
 
 eligible as (
@@ -6,7 +15,7 @@ eligible as (
         period_start, force_code, scheme, age_band, sex, ethnicity_group, disability, offence_group, has_request, requests,
         reviews_completed, reviews_overturned, days_notification_to_request, victim_pseudonym
     from {{ ref('fct_vrr_decisions') }}
-    where is_vrr_eligible
+    where is_vrr_eligible{% if is_incremental() %} and {{ in_affected_quarters('period_start') }}{% endif %}
 ),
 
 load_info as (

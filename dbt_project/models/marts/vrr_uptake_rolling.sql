@@ -1,14 +1,22 @@
 -- VRR take-up over the four quarters ending with each quarter (cohort basis: decisions made in the window),
 -- by force and cohort. Counts are pooled over the window and the rate, interval and median recomputed on the
--- pooled decisions (never averaged over quarters).
+-- pooled decisions (never averaged over quarters): the pooled counts are the window's quarters' counts in
+-- vrr_uptake added up, and the median is taken again over the window's decisions with a timed request.
+-- Victims are not added up (one victim can have decisions in several quarters): each victim counts once in
+-- every window that holds one of their quarters.
 with
 
-eligible as (
+quarterly as (
+    select * from {{ ref('vrr_uptake') }}
+),
+
+timed as (
+    -- the only decisions a median is taken over: eligible, with a request and the days from notification to it
     select
         period_start, force_code, scheme, age_band, sex, ethnicity_group, disability, offence_group, has_request, requests,
-        reviews_completed, reviews_overturned, days_notification_to_request, victim_pseudonym
+        reviews_completed, reviews_overturned, days_notification_to_request
     from {{ ref('fct_vrr_decisions') }}
-    where is_vrr_eligible
+    where is_vrr_eligible and has_request and days_notification_to_request is not null
 ),
 
 load_info as (
@@ -16,7 +24,8 @@ load_info as (
 ),
 
 series as (
-    select min(period_start) as first_quarter, max(period_start) as last_quarter from eligible
+    -- the quarters with an eligible decision (every such quarter has rows in vrr_uptake)
+    select min(period_start) as first_quarter, max(period_start) as last_quarter from quarterly
 ),
 
 quarters as (
@@ -37,44 +46,141 @@ windows as (
     group by window_end.period_start
 ),
 
+pooled as (
+    -- each force's (and all forces') counts of each cohort, added up over the quarters of the window
+    select
+        windows.window_end as period_start,
+        windows.window_start,
+        windows.quarters_in_window,
+        quarterly.force_code,
+        quarterly.cohort_dimension,
+        quarterly.cohort_value,
+        cast(sum(quarterly.eligible_decisions) as bigint) as eligible_decisions,
+        cast(sum(quarterly.decisions_with_request) as bigint) as decisions_with_request,
+        cast(sum(quarterly.requests) as bigint) as requests,
+        cast(sum(quarterly.reviews_completed) as bigint) as reviews_completed,
+        cast(sum(quarterly.reviews_overturned) as bigint) as reviews_overturned,
+        cast(sum(quarterly.decisions_timed_to_request) as bigint) as decisions_timed_to_request
+    from quarterly
+    inner join windows
+        on quarterly.period_start between windows.window_start and windows.window_end
+    group by all
+),
+
 windowed as (
     select
         windows.window_end as period_start,
         windows.window_start,
         windows.quarters_in_window,
-        eligible.force_code,
-        eligible.scheme,
-        eligible.age_band,
-        eligible.sex,
-        eligible.ethnicity_group,
-        eligible.disability,
-        eligible.offence_group,
-        eligible.has_request,
-        eligible.requests,
-        eligible.reviews_completed,
-        eligible.reviews_overturned,
-        eligible.days_notification_to_request,
-        eligible.victim_pseudonym
-    from eligible
+        timed.force_code,
+        timed.scheme,
+        timed.age_band,
+        timed.sex,
+        timed.ethnicity_group,
+        timed.disability,
+        timed.offence_group,
+        timed.has_request,
+        timed.requests,
+        timed.reviews_completed,
+        timed.reviews_overturned,
+        timed.days_notification_to_request
+    from timed
     inner join windows
-        on eligible.period_start between windows.window_start and windows.window_end
+        on timed.period_start between windows.window_start and windows.window_end
 ),
 
 by_cohort as (
-    {{ uptake_by_cohort('windowed', ['window_start', 'quarters_in_window']) }}
+    {{ uptake_by_cohort('windowed', ['window_start', 'quarters_in_window'], ['force_code', 'days_notification_to_request']) }}
+),
+
+victims as (
+    -- each victim's eligible quarters, by force and cohort (blank pseudonyms are not a victim)
+    select distinct
+        period_start, force_code, scheme, age_band, sex, ethnicity_group, disability, offence_group, has_request,
+        nullif(victim_pseudonym, '') as victim_pseudonym
+    from {{ ref('fct_vrr_decisions') }}
+    where is_vrr_eligible and nullif(victim_pseudonym, '') is not null
+),
+
+victim_cohorts as (
+    {{ uptake_by_cohort('victims', columns=['force_code', 'has_request', 'victim_pseudonym']) }}
+),
+
+victim_quarters as (
+    -- once per force and once over all forces; with_request: counted among the victims with a request
+    select distinct period_start, force_code, cohort_dimension, cohort_value, victim_pseudonym, false as with_request
+    from victim_cohorts
+    union all
+    select distinct period_start, 'ALL', cohort_dimension, cohort_value, victim_pseudonym, false
+    from victim_cohorts
+    union all
+    select distinct period_start, force_code, cohort_dimension, cohort_value, victim_pseudonym, true
+    from victim_cohorts
+    where has_request
+    union all
+    select distinct period_start, 'ALL', cohort_dimension, cohort_value, victim_pseudonym, true
+    from victim_cohorts
+    where has_request
+),
+
+victim_spans as (
+    select
+        *,
+        lag(period_start) over (
+            partition by with_request, force_code, cohort_dimension, cohort_value, victim_pseudonym
+            order by period_start
+        ) as previous_quarter
+    from victim_quarters
+),
+
+victim_windows as (
+    -- a quarter puts its victim in the windows ending in it and the three quarters after, less those a previous
+    -- quarter of theirs already did (ending before that quarter's start plus twelve months)
+    select
+        windows.window_end as period_start,
+        victim_spans.force_code,
+        victim_spans.cohort_dimension,
+        victim_spans.cohort_value,
+        count(*) filter (where not victim_spans.with_request) as eligible_victims,
+        count(*) filter (where victim_spans.with_request) as victims_with_request
+    from victim_spans
+    inner join windows
+        on windows.window_end between victim_spans.period_start and victim_spans.period_start + interval 9 month
+        and (
+            victim_spans.previous_quarter is null
+            or windows.window_end >= victim_spans.previous_quarter + interval 12 month
+        )
+    group by all
+),
+
+medians as (
+    select
+        period_start,
+        {{ force_or_all() }} as force_code,
+        cohort_dimension,
+        cohort_value,
+        median(days_notification_to_request::double) as median_days_to_request
+    from by_cohort
+    {{ by_force_and_all(['window_start', 'quarters_in_window', 'cohort_dimension', 'cohort_value']) }}
 ),
 
 counts as (
     select
-        period_start,
-        window_start,
-        quarters_in_window,
-        {{ force_or_all() }} as force_code,
-        cohort_dimension,
-        cohort_value,
-        {{ uptake_counts() }}
-    from by_cohort
-    {{ by_force_and_all(['window_start', 'quarters_in_window', 'cohort_dimension', 'cohort_value']) }}
+        pooled.*,
+        medians.median_days_to_request,
+        coalesce(victim_windows.eligible_victims, 0) as eligible_victims,
+        coalesce(victim_windows.victims_with_request, 0) as victims_with_request
+    from pooled
+    left join medians
+        on pooled.period_start = medians.period_start
+        and pooled.force_code = medians.force_code
+        and pooled.cohort_dimension = medians.cohort_dimension
+        and pooled.cohort_value = medians.cohort_value
+    left join victim_windows
+        on pooled.period_start = victim_windows.period_start
+        and pooled.force_code = victim_windows.force_code
+        and pooled.cohort_dimension = victim_windows.cohort_dimension
+        and pooled.cohort_value = victim_windows.cohort_value
 ),
 
 final as (
@@ -91,8 +197,8 @@ final as (
         counts.decisions_timed_to_request,
         counts.window_start,
         cast(counts.quarters_in_window as integer) as quarters_in_window,
-        counts.eligible_victims,
-        counts.victims_with_request
+        cast(counts.eligible_victims as bigint) as eligible_victims,
+        cast(counts.victims_with_request as bigint) as victims_with_request
     from counts
     cross join load_info
 )
