@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install browser run full-refresh test soak bench dev sql docs manifest lock clean
+.PHONY: install browser run full-refresh test soak bench dev sql docs manifest lint format lock clean
 
 install: $(STAMP)
 
@@ -63,9 +63,24 @@ docs: $(STAMP) manifest
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/dagster dev -w workspace.yaml
 
+# Lint and format checks: ruff (Python) and sqlfluff with the dbt templater (the models and tests' SQL, compiled
+# against an empty in-memory database: the lint target of profiles.yml). `make format` applies the fixes.
+LINT_SQL := dbt_project/models dbt_project/tests
+lint format: export DBT_TARGET_PATH := target/lint
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint $(LINT_SQL)
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/sqlfluff fix $(LINT_SQL)
+
 lock:
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra test -o requirements.lock --python-version 3.11 --no-header --annotation-style line
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra lint -o requirements.lock --python-version 3.11 --no-header --annotation-style line
 
 clean:
 	rm -rf $(VENV) .dagster_home data dbt_project/target dbt_project/logs

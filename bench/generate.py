@@ -93,7 +93,10 @@ REQUESTS_SQL = f"""
     with
 
     requested as (
-        select i, date '{FIRST_DAY}' + cast(floor(i * {DAYS}::double / $n) as integer) + 60 + cast(hash(i, 20) % 40 as integer)
+        select
+            i,
+            date '{FIRST_DAY}' + cast(floor(i * {DAYS}::double / $n) as integer) + 60
+                + cast(hash(i, 20) % 40 as integer)
             as request_date
         from range($first, $last) as r(i)
         where hash(i, 21) % 1000 < 17
@@ -128,8 +131,13 @@ def generate(folder: Path, n: int) -> Path:
     with duckdb.connect() as con:
         for as_at in EXTRACTS:
             common = {"n": n, "first": 0, "last": n, "as_at": as_at}
-            write(con, decisions_sql(0.02), folder / f"decisions_{as_at}.csv", **common,
-                  corrections_before=EXTRACTS[0] if as_at == EXTRACTS[1] else dt.date.min)
+            write(
+                con,
+                decisions_sql(0.02),
+                folder / f"decisions_{as_at}.csv",
+                **common,
+                corrections_before=EXTRACTS[0] if as_at == EXTRACTS[1] else dt.date.min,
+            )
             write(con, REQUESTS_SQL, folder / f"vrr_requests_{as_at}.csv", **common)
     return folder
 
@@ -141,10 +149,27 @@ def add_quarter(folder: Path, n: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as con:
         new = decisions_sql(0.0).replace("range($first, $last)", "range($n, $n + $q)")
-        corrections = decisions_sql(0.1).replace("where decision_date <= $as_at",
-                                                 "where decision_date <= $as_at and hash(i, $as_at) % 10000 < 1000")
+        corrections = decisions_sql(0.1).replace(
+            "where decision_date <= $as_at", "where decision_date <= $as_at and hash(i, $as_at) % 10000 < 1000"
+        )
         sql = f"select * from ({new}) union all select * from ({corrections}) order by decision_id"
-        write(con, sql, folder / f"decisions_{NEW_QUARTER}.csv", n=n, q=quarter, first=n - quarter, last=n, as_at=NEW_QUARTER,
-              corrections_before=EXTRACTS[1])
-        write(con, REQUESTS_SQL, folder / f"vrr_requests_{NEW_QUARTER}.csv", n=n, first=n, last=n + quarter,
-              as_at=NEW_QUARTER)
+        write(
+            con,
+            sql,
+            folder / f"decisions_{NEW_QUARTER}.csv",
+            n=n,
+            q=quarter,
+            first=n - quarter,
+            last=n,
+            as_at=NEW_QUARTER,
+            corrections_before=EXTRACTS[1],
+        )
+        write(
+            con,
+            REQUESTS_SQL,
+            folder / f"vrr_requests_{NEW_QUARTER}.csv",
+            n=n,
+            first=n,
+            last=n + quarter,
+            as_at=NEW_QUARTER,
+        )

@@ -112,14 +112,16 @@ print(len(uptake), uptake['eligible_decisions'].sum() // 2)
 
 def measure(command: list[str], env: dict, memory_cap: int | None = None) -> dict:
     """Run a command; wall time, peak resident memory of its whole process tree (sampled), and success."""
+
     def cap():
         if memory_cap:
             resource.setrlimit(resource.RLIMIT_AS, (memory_cap, memory_cap))
 
     start = time.perf_counter()
     started_at = dt.datetime.now()
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               preexec_fn=cap)
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=cap
+    )
     root = psutil.Process(process.pid)
     peak = 0
     output = []
@@ -136,8 +138,13 @@ def measure(command: list[str], env: dict, memory_cap: int | None = None) -> dic
         time.sleep(0.05)
     output.append(process.stdout.read() or b"")
     text = b"".join(output).decode(errors="replace")
-    return {"seconds": time.perf_counter() - start, "peak_bytes": peak, "ok": process.returncode == 0,
-            "output": text, "phases": phases(text, started_at, time.perf_counter() - start)}
+    return {
+        "seconds": time.perf_counter() - start,
+        "peak_bytes": peak,
+        "ok": process.returncode == 0,
+        "output": text,
+        "phases": phases(text, started_at, time.perf_counter() - start),
+    }
 
 
 def phases(log: str, started_at: dt.datetime, total: float) -> str:
@@ -155,8 +162,13 @@ def phases(log: str, started_at: dt.datetime, total: float) -> str:
             (started if step.group(3) == "Started" else finished)[step.group(2)] = moment
     if not started:
         return ""
-    names = {"landing_extracts": "ingest", "vrr_dbt_models": "dbt", "disclosure_control": "disclosure",
-             "published_warehouse": "publish", "quarterly_export": "export"}
+    names = {
+        "landing_extracts": "ingest",
+        "vrr_dbt_models": "dbt",
+        "disclosure_control": "disclosure",
+        "published_warehouse": "publish",
+        "quarterly_export": "export",
+    }
     parts = [f"start {(min(started.values()) - started_at).total_seconds():.0f}"]
     for step, name in names.items():
         if step in started and step in finished:
@@ -179,9 +191,15 @@ def bench_size(n: int, work: Path) -> dict:
     generate(landing, n)
     add_quarter(extra, n)
     generated = time.perf_counter() - started
-    env = {**os.environ, "VRR_LANDING_DIR": str(landing), "VRR_WAREHOUSE_PATH": str(work / "warehouse" / "vrr.duckdb"),
-           "VRR_EXPORT_DIR": str(work / "exports"), "VRR_PSEUDONYM_KEY": BENCH_KEY,
-           "DAGSTER_HOME": str(work / "dagster_home"), "DO_NOT_TRACK": "1"}
+    env = {
+        **os.environ,
+        "VRR_LANDING_DIR": str(landing),
+        "VRR_WAREHOUSE_PATH": str(work / "warehouse" / "vrr.duckdb"),
+        "VRR_EXPORT_DIR": str(work / "exports"),
+        "VRR_PSEUDONYM_KEY": BENCH_KEY,
+        "DAGSTER_HOME": str(work / "dagster_home"),
+        "DO_NOT_TRACK": "1",
+    }
     (work / "dagster_home").mkdir(exist_ok=True)
     shutil.copy(ROOT / "dagster.yaml", work / "dagster_home" / "dagster.yaml")
     rules = str(ROOT / "dbt_project" / "seeds" / "vrr_eligibility_rules.csv")
@@ -204,17 +222,27 @@ def bench_size(n: int, work: Path) -> dict:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()} cores ({cpu}), {psutil.virtual_memory().total / 2**30:.0f} GB memory, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
-            f"load average at the start {load}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {psutil.virtual_memory().total / 2**30:.0f} GB memory, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+        f"load average at the start {load}"
+    )
 
 
 def table(all_results: list[dict]) -> str:
-    lines = ["| decisions | rows read | run | wall s | peak memory GB | rows/s | × floor | of which (s) |",
-             "|---:|---:|---|---:|---:|---:|---:|---|"]
+    lines = [
+        "| decisions | rows read | run | wall s | peak memory GB | rows/s | × floor | of which (s) |",
+        "|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
     for r in all_results:
         floor = r["floor"]["seconds"]
         for name in ("full run", "floor", "pandas", "incremental", "nothing new"):
@@ -222,12 +250,16 @@ def table(all_results: list[dict]) -> str:
             rows = r["rows_incremental"] if name == "incremental" else r["rows_read"]
             if not m["ok"]:
                 state = "out of memory" if name == "pandas" else "failed"
-                lines.append(f"| {r['n']:,} | {rows:,} | {name} | {state} after {m['seconds']:.1f} | "
-                             f"{m['peak_bytes'] / 2**30:.2f} | | | |")
+                lines.append(
+                    f"| {r['n']:,} | {rows:,} | {name} | {state} after {m['seconds']:.1f} | "
+                    f"{m['peak_bytes'] / 2**30:.2f} | | | |"
+                )
                 continue
             rate = f"{rows / m['seconds']:,.0f}" if name != "nothing new" else ""
-            lines.append(f"| {r['n']:,} | {rows:,} | {name} | {m['seconds']:.1f} | {m['peak_bytes'] / 2**30:.2f} | "
-                         f"{rate} | {m['seconds'] / floor:.1f} | {m.get('phases', '')} |")
+            lines.append(
+                f"| {r['n']:,} | {rows:,} | {name} | {m['seconds']:.1f} | {m['peak_bytes'] / 2**30:.2f} | "
+                f"{rate} | {m['seconds'] / floor:.1f} | {m.get('phases', '')} |"
+            )
     return "\n".join(lines)
 
 
@@ -249,8 +281,7 @@ def main(argv: list[str]) -> int:
         f"# Benchmark results\n\n`make bench` on {dt.date.today()}. Machine: {info}.\n\n"
         "Synthetic decisions in two overlapping extracts (see bench/generate.py); full run = `python -m pipeline.run "
         "--full-refresh` (Dagster, ingest, dbt build with tests, exports); incremental = the job after one new "
-        "quarter's extract; peak memory = resident memory of the whole process tree.\n\n"
-        + table(all_results) + "\n"
+        "quarter's extract; peak memory = resident memory of the whole process tree.\n\n" + table(all_results) + "\n"
     )
     (ROOT / "bench" / "results.md").write_text(report, encoding="utf-8")
     print(table(all_results))

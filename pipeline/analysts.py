@@ -18,8 +18,10 @@ SCHEMAS = ("marts", "reference")
 ALIAS = "analysts_copy"
 SOURCE = "warehouse"
 
-ABOUT_COMMENT = ("What this file is: as-at date, run, code version, counting bases, eligibility rules, disclosure "
-                 "settings. One row per item.")
+ABOUT_COMMENT = (
+    "What this file is: as-at date, run, code version, counting bases, eligibility rules, disclosure "
+    "settings. One row per item."
+)
 
 
 def staging_path(published_path: Path, run_id: str) -> Path:
@@ -56,17 +58,19 @@ def _copy(con: duckdb.DuckDBPyConnection, about: list[tuple[str, str]]) -> dict[
     tables = con.execute(
         f"""select schema_name, table_name, comment from duckdb_tables()
             where database_name = '{SOURCE}' and schema_name in ({", ".join(map(_literal, SCHEMAS))})
-            order by schema_name, table_name""").fetchall()
+            order by schema_name, table_name"""
+    ).fetchall()
     columns = con.execute(
         f"""select schema_name, table_name, column_name, comment from duckdb_columns()
             where database_name = '{SOURCE}' and schema_name in ({", ".join(map(_literal, SCHEMAS))})
-              and comment is not null order by all""").fetchall()
+              and comment is not null order by all"""
+    ).fetchall()
     rows: dict[str, int] = {}
     for schema in SCHEMAS:
         con.execute(f"create schema {ALIAS}.{schema}")
     for schema, table, comment in tables:
         target = f"{ALIAS}.{schema}.{table}"
-        con.execute(f'create table {target} as select * from {SOURCE}.{schema}.{table}')
+        con.execute(f"create table {target} as select * from {SOURCE}.{schema}.{table}")
         if comment:
             con.execute(f"comment on table {target} is {_literal(comment)}")
         rows[f"{schema}.{table}"] = con.execute(f"select count(*) from {target}").fetchone()[0]
@@ -81,20 +85,30 @@ def _copy(con: duckdb.DuckDBPyConnection, about: list[tuple[str, str]]) -> dict[
         if schema == "marts":
             # Unqualified inside the copy: resolved in the copy itself, whatever name a client attaches it as.
             con.execute(f"create view {ALIAS}.main.{table} as select * from marts.{table}")
-            con.execute(f"comment on view {ALIAS}.main.{table} is "
-                        f"{_literal(f'The mart marts.{table}, under its own name. ' + (comment or ''))}")
+            con.execute(
+                f"comment on view {ALIAS}.main.{table} is "
+                f"{_literal(f'The mart marts.{table}, under its own name. ' + (comment or ''))}"
+            )
     con.execute(f"checkpoint {ALIAS}")
     return rows
 
 
 COUNTING_BASES = (
-    ("counting_basis.cohort", "vrr_uptake, characteristics_completeness, victim_withdrawal, victim_withdrawal_rate, "
-     "nfa_notification_timeliness: decisions made in the quarter (period_start is the quarter of the decision), "
-     "and what has happened to them since."),
-    ("counting_basis.rolling", "vrr_uptake_rolling: decisions made in the four quarters ending with period_start, "
-     "pooled."),
-    ("counting_basis.period", "vrr_requests_by_period: requests received and reviews completed in the quarter, "
-     "whatever the quarter of the decision (as the CPS publishes). Its totals differ from the cohort basis."),
+    (
+        "counting_basis.cohort",
+        "vrr_uptake, characteristics_completeness, victim_withdrawal, victim_withdrawal_rate, "
+        "nfa_notification_timeliness: decisions made in the quarter (period_start is the quarter of the decision), "
+        "and what has happened to them since.",
+    ),
+    (
+        "counting_basis.rolling",
+        "vrr_uptake_rolling: decisions made in the four quarters ending with period_start, pooled.",
+    ),
+    (
+        "counting_basis.period",
+        "vrr_requests_by_period: requests received and reviews completed in the quarter, "
+        "whatever the quarter of the decision (as the CPS publishes). Its totals differ from the cohort basis.",
+    ),
 )
 
 
@@ -103,17 +117,27 @@ def about_rows(con: duckdb.DuckDBPyConnection, run_id: str, threshold: int) -> l
     as_at = con.execute("select max(extract_date) from raw.extract_files").fetchone()[0]
     rules = con.execute(
         """select scheme, outcome_code, decision_maker, requires_suspect_interviewed, scheme_start_date
-           from reference.vrr_eligibility_rules order by scheme, outcome_code, decision_maker""").fetchall()
+           from reference.vrr_eligibility_rules order by scheme, outcome_code, decision_maker"""
+    ).fetchall()
     rows = [
         ("as_at_date", str(as_at)),
         ("run_id", run_id),
         ("code_version", __version__),
         *COUNTING_BASES,
-        *((f"eligibility_rule.{i}", f"{scheme}: outcome {code}, decided by {maker}"
-           + (", suspect interviewed" if interviewed else "") + f", from {start}")
-          for i, (scheme, code, maker, interviewed, start) in enumerate(rules, 1)),
+        *(
+            (
+                f"eligibility_rule.{i}",
+                f"{scheme}: outcome {code}, decided by {maker}"
+                + (", suspect interviewed" if interviewed else "")
+                + f", from {start}",
+            )
+            for i, (scheme, code, maker, interviewed, start) in enumerate(rules, 1)
+        ),
         ("disclosure.threshold", str(threshold)),
-        ("disclosure.note", "The marts here are not disclosure-controlled: they hold counts from 1 to "
-         f"{threshold - 1}. Anything given outside the analysts' team goes through the review packs, which are."),
+        (
+            "disclosure.note",
+            "The marts here are not disclosure-controlled: they hold counts from 1 to "
+            f"{threshold - 1}. Anything given outside the analysts' team goes through the review packs, which are.",
+        ),
     ]
     return rows

@@ -267,7 +267,7 @@ def check_encoding(data: np.ndarray, name: str) -> str:
         offset = 0
         try:
             for start in range(0, len(data), CHUNK_BYTES):
-                block = data[start:start + CHUNK_BYTES].tobytes()
+                block = data[start : start + CHUNK_BYTES].tobytes()
                 offset = start
                 decoder.decode(block)
             decoder.decode(b"", final=True)
@@ -287,7 +287,7 @@ def record_lines(data: np.ndarray, name: str) -> tuple[np.ndarray, bool]:
     size = len(data)
     starts, quotes, lines, spans = [], 0, 0, False
     for begin in range(0, size, CHUNK_BYTES):
-        block = data[begin:begin + CHUNK_BYTES]
+        block = data[begin : begin + CHUNK_BYTES]
         newlines = np.flatnonzero(block == _NEWLINE)
         quote_at = np.flatnonzero(block == _QUOTE)
         outside = (np.searchsorted(quote_at, newlines) + quotes) % 2 == 0
@@ -295,7 +295,9 @@ def record_lines(data: np.ndarray, name: str) -> tuple[np.ndarray, bool]:
         following = newlines + begin + 1
         nxt = data[np.minimum(following, size - 1)]
         nxt2 = data[np.minimum(following + 1, size - 1)]
-        empty = (following >= size) | (nxt == _NEWLINE) | ((nxt == _CR) & ((following + 1 >= size) | (nxt2 == _NEWLINE)))
+        empty = (
+            (following >= size) | (nxt == _NEWLINE) | ((nxt == _CR) & ((following + 1 >= size) | (nxt2 == _NEWLINE)))
+        )
         spans = spans or bool((~outside).any())
         starts.append(line_after[outside & ~empty])
         quotes += len(quote_at)
@@ -309,7 +311,7 @@ def record_lines(data: np.ndarray, name: str) -> tuple[np.ndarray, bool]:
 
 def read_header(data: np.ndarray, encoding: str, name: str) -> list[str]:
     """The header row (the first record), names normalised; ExtractError when there is none."""
-    text = data[:1 << 20].tobytes().decode("utf-8-sig" if encoding == "utf-8" else "cp1252", errors="replace")
+    text = data[: 1 << 20].tobytes().decode("utf-8-sig" if encoding == "utf-8" else "cp1252", errors="replace")
     try:
         first = next(csv.reader(io.StringIO(text, newline=""), strict=True), [])
     except csv.Error as exc:
@@ -325,8 +327,7 @@ def check_header(header: list[str], extract: ExtractFile) -> list[str]:
     missing = [c for c in expected if c not in header]
     if missing:
         raise ExtractError(
-            f"{extract.name}: missing required column(s) {', '.join(missing)}; "
-            f"expected columns: {', '.join(expected)}"
+            f"{extract.name}: missing required column(s) {', '.join(missing)}; expected columns: {', '.join(expected)}"
         )
     refuse_repeated_columns(extract.name, header)
     return [h for h in header if h not in expected]
@@ -341,7 +342,9 @@ def read_extract(extract: ExtractFile, sha256: str | None = None) -> ParsedExtra
         size = extract.path.stat().st_size
         data = np.memmap(extract.path, dtype=np.uint8, mode="r") if size else np.zeros(0, dtype=np.uint8)
     except (OSError, ValueError) as exc:
-        raise ExtractError(f"{extract.name}: the file cannot be read ({getattr(exc, 'strerror', None) or exc})") from exc
+        raise ExtractError(
+            f"{extract.name}: the file cannot be read ({getattr(exc, 'strerror', None) or exc})"
+        ) from exc
     encoding = check_encoding(data, extract.name)
     lines, spans = record_lines(data, extract.name)
     header = read_header(data, encoding, extract.name)

@@ -67,11 +67,17 @@ def check_relations(values: Mapping[Hashable, int], relations: Iterable[Relation
         total = values.get(relation.total, 0)
         parts = sum(values.get(part, 0) for part in relation.parts) - sum(values.get(m, 0) for m in relation.minus)
         if total != parts:
-            raise ValueError(f"relation does not add up ({total} != {parts}): {relation.total} = sum of {relation.parts}")
+            raise ValueError(
+                f"relation does not add up ({total} != {parts}): {relation.total} = sum of {relation.parts}"
+            )
 
 
-def withhold(values: Mapping[Hashable, int], relations: list[Relation], threshold: int,
-             follows: Callable[[Hashable], Iterable[Hashable]] | None = None) -> dict[Hashable, str]:
+def withhold(
+    values: Mapping[Hashable, int],
+    relations: list[Relation],
+    threshold: int,
+    follows: Callable[[Hashable], Iterable[Hashable]] | None = None,
+) -> dict[Hashable, str]:
     """The withheld counts, each with its rule (primary or secondary).
 
     `follows(key)` names the counts a withheld count takes with it (for the pack: the rolling windows that
@@ -114,15 +120,24 @@ class _Problem:
     def smallest(self, candidates: Iterable[Hashable]) -> Hashable:
         return min(candidates, key=lambda m: (self.values[m], repr(m)))
 
-    def close(self, withheld: dict[Hashable, str], follows: Callable[[Hashable], Iterable[Hashable]] | None,
-              new: set[Hashable] | None) -> None:
+    def close(
+        self,
+        withheld: dict[Hashable, str],
+        follows: Callable[[Hashable], Iterable[Hashable]] | None,
+        new: set[Hashable] | None,
+    ) -> None:
         """Every count a withheld count takes with it, then the subtraction rule, until neither adds anything (the
         counts that follow first: they often leave the subtraction rule nothing to do). `new`: the counts withheld
         since the last call (None: every count is new)."""
         fresh = set(withheld) if new is None else set(new)
         while fresh:
-            taken = set() if follows is None else {
-                other for key in fresh for other in follows(key) if other in self.values and other not in withheld}
+            taken = (
+                set()
+                if follows is None
+                else {
+                    other for key in fresh for other in follows(key) if other in self.values and other not in withheld
+                }
+            )
             for key in sorted(taken, key=repr):
                 withheld[key] = SECONDARY
             fresh = self.subtraction_safe(withheld, None if new is None else fresh | taken)
@@ -185,21 +200,37 @@ class _Problem:
         for keys in groups.values():
             relations = {i for key in keys for i in self.by_member[key]}
             near = [m for i in relations for m in self.members[i] if m not in withheld]
-            wider = [m for i in relations for h in self.members[i] if h in withheld
-                     for j in self.by_member[h] for m in self.members[j] if m not in withheld]
-            for candidates in ([m for m in near if self.values.get(m, 0) > 0], [m for m in near if m in self.values],
-                               [m for m in wider if m in self.values]):
+            wider = [
+                m
+                for i in relations
+                for h in self.members[i]
+                if h in withheld
+                for j in self.by_member[h]
+                for m in self.members[j]
+                if m not in withheld
+            ]
+            for candidates in (
+                [m for m in near if self.values.get(m, 0) > 0],
+                [m for m in near if m in self.values],
+                [m for m in wider if m in self.values],
+            ):
                 if candidates:
                     chosen.add(self.smallest(candidates))
                     break
         if not chosen:
-            raise RuntimeError(f"{len(found)} withheld counts are determined by published totals and no published "
-                               "count is left to withhold beside them")
+            raise RuntimeError(
+                f"{len(found)} withheld counts are determined by published totals and no published "
+                "count is left to withhold beside them"
+            )
         return sorted(chosen, key=repr)
 
 
-def determined(relations: Iterable[Relation], withheld: Mapping[Hashable, str],
-               among: Iterable[Hashable] | None = None, samples: int = 2) -> list[Hashable]:
+def determined(
+    relations: Iterable[Relation],
+    withheld: Mapping[Hashable, str],
+    among: Iterable[Hashable] | None = None,
+    samples: int = 2,
+) -> list[Hashable]:
     """The withheld counts that some combination of all the relations determines, over every count at once
     (`among`: only in the groups of withheld counts, linked by relations, that hold one of these).
 
@@ -266,8 +297,9 @@ def dependent_rule(inputs: Iterable[Hashable], withheld: Mapping[Hashable, str])
     return DEPENDENT if any(key in withheld for key in inputs) else None
 
 
-def median_rule(values_behind: int | None, inputs: Iterable[Hashable], withheld: Mapping[Hashable, str],
-                threshold: int) -> str | None:
+def median_rule(
+    values_behind: int | None, inputs: Iterable[Hashable], withheld: Mapping[Hashable, str], threshold: int
+) -> str | None:
     """The rule that withholds a median, or None: over fewer than threshold values, or depending on a withheld count."""
     rule = dependent_rule(inputs, withheld)
     if rule:

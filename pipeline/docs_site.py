@@ -31,9 +31,22 @@ def build(warehouse_path: Path, out_dir: Path) -> Path:
         target = Path(tmp) / "target"
         env = {**os.environ, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         done = subprocess.run(
-            [dbt_executable(), "docs", "generate", "--static", "--quiet", "--target-path", str(target),
-             "--vars", json.dumps({"warehouse_path": str(copy)})],
-            cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+            [
+                dbt_executable(),
+                "docs",
+                "generate",
+                "--static",
+                "--quiet",
+                "--target-path",
+                str(target),
+                "--vars",
+                json.dumps({"warehouse_path": str(copy)}),
+            ],
+            cwd=DBT_PROJECT_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"dbt docs generate failed:\n{done.stdout}{done.stderr}")
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,6 @@
 """Publishing: disclosure control over the checked build, the swap that publishes it as the warehouse, and each
 complete quarter's review pack (workbook, CSV files, HTML page, manifest), every pack folder swapped in whole."""
 
-
 import hashlib
 import json
 import shutil
@@ -17,12 +16,23 @@ from pipeline.resources import VrrSettings
 from pipeline.settings import Settings
 from pipeline.transform import vrr_dbt_models
 
-MART_TABLES = ("fct_vrr_decisions", "vrr_uptake", "vrr_uptake_rolling", "characteristics_completeness",
-               "victim_withdrawal", "victim_withdrawal_rate", "nfa_notification_timeliness", "vrr_requests_by_period",
-               "disclosure_log")
+MART_TABLES = (
+    "fct_vrr_decisions",
+    "vrr_uptake",
+    "vrr_uptake_rolling",
+    "characteristics_completeness",
+    "victim_withdrawal",
+    "victim_withdrawal_rate",
+    "nfa_notification_timeliness",
+    "vrr_requests_by_period",
+    "disclosure_log",
+)
 LOG_COLUMNS = {
     "source_mart": ("varchar", "The mart the withheld figure comes from."),
-    "figure": ("varchar", "The figure (the mart's column, or reviews_stands = reviews_completed - reviews_overturned)."),
+    "figure": (
+        "varchar",
+        "The figure (the mart's column, or reviews_stands = reviews_completed - reviews_overturned).",
+    ),
     "period_label": ("varchar", "The quarter of the figure, e.g. 2024/25 Q1."),
     "breakdown": ("varchar", "The row of the figure in the pack's tables (force and categories)."),
     "rule": ("varchar", "primary, secondary, dependent or small_median."),
@@ -47,10 +57,16 @@ def marts_metadata(con) -> dict[str, dg.MetadataValue]:
     rows = {table: con.execute(f'select count(*) from marts."{table}"').fetchone()[0] for table in columns}
     metadata: dict[str, dg.MetadataValue] = {
         "marts": dg.MetadataValue.table(
-            records=[dg.TableRecord({"table": f"marts.{t}", "rows": rows[t], "columns": len(columns[t])})
-                     for t in columns],
-            schema=dg.TableSchema(columns=[dg.TableColumn("table", "string"), dg.TableColumn("rows", "int"),
-                                           dg.TableColumn("columns", "int")]),
+            records=[
+                dg.TableRecord({"table": f"marts.{t}", "rows": rows[t], "columns": len(columns[t])}) for t in columns
+            ],
+            schema=dg.TableSchema(
+                columns=[
+                    dg.TableColumn("table", "string"),
+                    dg.TableColumn("rows", "int"),
+                    dg.TableColumn("columns", "int"),
+                ]
+            ),
         )
     }
     for table, cols in columns.items():
@@ -69,18 +85,24 @@ def write_disclosure_log(con, rows: list[dict]) -> None:
     if rows:
         # one insert from an Arrow table (executemany ran one statement per row: over two minutes for 100 thousand)
         arrow_types = {"varchar": pa.string(), "double": pa.float64()}
-        log = pa.table({name: pa.array([row[name] for row in rows], type=arrow_types[kind])
-                        for name, (kind, _) in LOG_COLUMNS.items()})
+        log = pa.table(
+            {
+                name: pa.array([row[name] for row in rows], type=arrow_types[kind])
+                for name, (kind, _) in LOG_COLUMNS.items()
+            }
+        )
         con.register("disclosure_log_rows", log)
         try:
             con.execute(f"insert into marts.disclosure_log select {', '.join(LOG_COLUMNS)} from disclosure_log_rows")
         finally:
             con.unregister("disclosure_log_rows")
-    con.execute("comment on table marts.disclosure_log is 'Every figure the review packs withhold, with its rule: "
-                "primary (a count from 1 to the threshold minus 1), secondary (so that no withheld count can be "
-                "worked out by subtraction), dependent (a rate, interval or median that depends on a withheld count) "
-                "or small_median (a median over fewer values than the threshold). One row per figure over every "
-                "complete quarter.'")
+    con.execute(
+        "comment on table marts.disclosure_log is 'Every figure the review packs withhold, with its rule: "
+        "primary (a count from 1 to the threshold minus 1), secondary (so that no withheld count can be "
+        "worked out by subtraction), dependent (a rate, interval or median that depends on a withheld count) "
+        "or small_median (a median over fewer values than the threshold). One row per figure over every "
+        "complete quarter.'"
+    )
     for name, (_, text) in LOG_COLUMNS.items():
         con.execute(f"comment on column marts.disclosure_log.{name} is '{text.replace(chr(39), chr(39) * 2)}'")
 
@@ -106,13 +128,15 @@ def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> d
         rows = control.log_rows()
         write_disclosure_log(con, rows)
     by_rule = {rule: sum(1 for r in rows if r["rule"] == rule) for rule in sorted({r["rule"] for r in rows})}
-    return dg.MaterializeResult(metadata={
-        "threshold": settings.disclosure_threshold,
-        "figures_withheld": len(rows),
-        "withheld_by_rule": dg.MetadataValue.json(by_rule),
-        "counts_published": len(control.counts.values),
-        "relations": len(control.counts.relations),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "threshold": settings.disclosure_threshold,
+            "figures_withheld": len(rows),
+            "withheld_by_rule": dg.MetadataValue.json(by_rule),
+            "counts_published": len(control.counts.values),
+            "relations": len(control.counts.relations),
+        }
+    )
 
 
 @dg.asset(
@@ -134,8 +158,10 @@ def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> 
     build = warehouse.build_path(settings.warehouse_path, context.run_id)
     done = warehouse.publish(build, settings.warehouse_path, settings.compact_free_share, settings.duckdb_settings())
     if done["compacted"]:
-        context.log.info(f"The build was {done['free_share_before']:.0%} free blocks: published a compacted copy "
-                         f"({done['size_before']:,} bytes down to {done['size_after']:,}).")
+        context.log.info(
+            f"The build was {done['free_share_before']:.0%} free blocks: published a compacted copy "
+            f"({done['size_before']:,} bytes down to {done['size_after']:,})."
+        )
     # read back from the published file itself, after the swap: what analysts now see
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         counts = mart_row_counts(con)
@@ -164,9 +190,19 @@ def input_files(con) -> list[dict]:
                   rows_loaded, rows_quarantined, duplicates_dropped
            from raw.extract_files order by extract_date, extract_kind, source_file"""
     ).fetchall()
-    keys = ("file", "kind", "extract_date", "sha256", "size_bytes", "encoding", "rows_read", "rows_loaded",
-            "rows_quarantined", "duplicates_dropped")
-    return [dict(zip(keys, f)) for f in files]
+    keys = (
+        "file",
+        "kind",
+        "extract_date",
+        "sha256",
+        "size_bytes",
+        "encoding",
+        "rows_read",
+        "rows_loaded",
+        "rows_quarantined",
+        "duplicates_dropped",
+    )
+    return [dict(zip(keys, f, strict=True)) for f in files]
 
 
 PACK_FILES = {
@@ -183,11 +219,30 @@ def pack_fingerprint(info: publication.PackInfo, tables: list, revisions: list[d
     """SHA-256 of everything a pack shows: the same fingerprint means the same files."""
     content = {
         "code": warehouse.export_code_fingerprint(),
-        "info": [info.label, info.as_at.isoformat(), info.threshold, info.contact, info.version,
-                 [sorted((k, str(v)) for k, v in r.items()) for r in info.eligibility_rules]],
-        "tables": [[t.name, [[repr(row[c.name]) if not isinstance(row[c.name], pack.Figure) else
-                              [row[c.name].value, list(row[c.name].markers)] for c in t.columns] + [row["provisional"]]
-                             for row in t.rows]] for t in tables],
+        "info": [
+            info.label,
+            info.as_at.isoformat(),
+            info.threshold,
+            info.contact,
+            info.version,
+            [sorted((k, str(v)) for k, v in r.items()) for r in info.eligibility_rules],
+        ],
+        "tables": [
+            [
+                t.name,
+                [
+                    [
+                        repr(row[c.name])
+                        if not isinstance(row[c.name], pack.Figure)
+                        else [row[c.name].value, list(row[c.name].markers)]
+                        for c in t.columns
+                    ]
+                    + [row["provisional"]]
+                    for row in t.rows
+                ],
+            ]
+            for t in tables
+        ],
         "revisions": revisions,
         "inputs": inputs,
     }
@@ -207,12 +262,20 @@ def published_fingerprint(folder: Path) -> str | None:
     return json.loads(manifest.read_text(encoding="utf-8")).get("content_sha256")
 
 
-def write_pack(control: pack.Control, quarter, folder: Path, previous: Path | None, settings: Settings,
-               inputs: list[dict]) -> dict | None:
+def write_pack(
+    control: pack.Control, quarter, folder: Path, previous: Path | None, settings: Settings, inputs: list[dict]
+) -> dict | None:
     """Write one quarter's pack into `folder` (a staging folder) and return its manifest; None when the published
     pack `previous` already shows exactly this (nothing to write)."""
-    info = publication.PackInfo(quarter, export_label(quarter), control.data.as_at, control.threshold,
-                                settings.pack_contact, __version__, control.data.eligibility_rules)
+    info = publication.PackInfo(
+        quarter,
+        export_label(quarter),
+        control.data.as_at,
+        control.threshold,
+        settings.pack_contact,
+        __version__,
+        control.data.eligibility_rules,
+    )
     tables = control.tables(quarter)
     current = publication.current_figures(tables)
     before, before_revisions = publication.read_previous(previous, tables)
@@ -248,7 +311,7 @@ def write_pack(control: pack.Control, quarter, folder: Path, previous: Path | No
         "input_files": inputs,
         "disclosure": {
             "threshold": control.threshold,
-            "rules": {rule: text for rule, text in pack.disclosure.RULE_TEXT.items()},
+            "rules": dict(pack.disclosure.RULE_TEXT),
             "cells_withheld_by_rule": publication.withheld_counts(tables),
         },
         "revised_figures": len(revisions),
@@ -256,7 +319,9 @@ def write_pack(control: pack.Control, quarter, folder: Path, previous: Path | No
         "tables": {table.name: len(table.rows) for table in tables},
     }
     manifest["files"] = {
-        path.relative_to(folder).as_posix(): atomic.sha256_of(path) for path in sorted(folder.rglob("*")) if path.is_file()
+        path.relative_to(folder).as_posix(): atomic.sha256_of(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     atomic.write_sha256sums(folder)
@@ -289,8 +354,10 @@ def quarterly_export(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.
         logged = con.execute("select count(*) from marts.disclosure_log").fetchone()[0]
         inputs = input_files(con)
     if logged != len(control.log_rows()):
-        raise dg.Failure("The published warehouse's disclosure log does not match the disclosure control of this "
-                         "export: rerun the whole job so that both come from one version.")
+        raise dg.Failure(
+            "The published warehouse's disclosure log does not match the disclosure control of this "
+            "export: rerun the whole job so that both come from one version."
+        )
     requested = quarters_in_window(window.start, window.end)
     complete = [q for q in requested if q in set(control.data.quarters)]
     for quarter in complete:
@@ -325,6 +392,7 @@ def quarterly_export(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.
             "folders_removed": dg.MetadataValue.json(removed),
             "files": dg.MetadataValue.json({label: sorted(m["files"]) for label, m in written.items()}),
             "cells_withheld": dg.MetadataValue.json(
-                {label: m["disclosure"]["cells_withheld_by_rule"] for label, m in written.items()}),
+                {label: m["disclosure"]["cells_withheld_by_rule"] for label, m in written.items()}
+            ),
         }
     )

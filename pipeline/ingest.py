@@ -6,7 +6,6 @@ a copy of the published warehouse, the rows of changed or removed files are repl
 tells the incremental dbt models which quarters to rebuild. A run with nothing new builds nothing.
 """
 
-
 import contextlib
 import datetime as dt
 import hashlib
@@ -35,6 +34,7 @@ CROSS_RECORD_REASONS = ("unknown_decision", "request_before_decision")
 RAW_LAYOUT = 4
 
 # --------------------------------------------------------------------------- tables
+
 
 def _contract_columns(kind: str) -> str:
     return ", ".join(f"{c} varchar" for c in contract.COLUMNS[kind])
@@ -67,10 +67,19 @@ RAW_DDL = (
 # Values as the contract reads them, for comparing two rows with the same key: codes case-folded, Yes/No read
 # as Y/N, as dbt staging reads them. Rows equal on every one are identical repeats, whatever their spelling.
 CASE_FOLDED = {
-    "force_code": "upper", "offence_code": "upper", "outcome_code": "upper", "victim_sex": "upper",
-    "victim_ethnicity": "upper", "decision_maker": "lower", "withdrawal_stage": "lower",
-    "withdrawal_reason": "lower", "suspect_interviewed": "yes_no", "victim_disability": "yes_no",
-    "scheme": "lower", "review_stage": "lower", "review_result": "lower",
+    "force_code": "upper",
+    "offence_code": "upper",
+    "outcome_code": "upper",
+    "victim_sex": "upper",
+    "victim_ethnicity": "upper",
+    "decision_maker": "lower",
+    "withdrawal_stage": "lower",
+    "withdrawal_reason": "lower",
+    "suspect_interviewed": "yes_no",
+    "victim_disability": "yes_no",
+    "scheme": "lower",
+    "review_stage": "lower",
+    "review_result": "lower",
 }
 
 
@@ -82,11 +91,14 @@ def clean_sql(kind: str, column: str) -> str:
 def pseudonym_sql(value: str) -> str:
     """HMAC-SHA256 (hex) of the trimmed value under the key, from the padded keys $inner and $outer; blank stays
     blank. Equal to contract.pseudonymise, value for value (tested)."""
-    return (f"case when py_strip({value}) = '' then '' "
-            f"else sha256($outer || unhex(sha256($inner || encode(py_strip({value}))))) end")
+    return (
+        f"case when py_strip({value}) = '' then '' "
+        f"else sha256($outer || unhex(sha256($inner || encode(py_strip({value}))))) end"
+    )
 
 
 # --------------------------------------------------------------------------- one file
+
 
 def reader_sql(parsed: ParsedExtract, path_parameter: str = "$path", numbered: bool = True) -> str:
     """DuckDB's CSV reader over one extract: every field as text (one more than the header names, to tell a long
@@ -138,8 +150,11 @@ def read_csv_sql(parsed: ParsedExtract, path_parameter: str = "$path", only_keys
     identifiers already pseudonymised (no raw identifier is ever stored, not even in a temporary table). With
     `only_keys` (a table of record keys), only the rows with those keys."""
     every_field = ", ".join(f"r.c{i}" for i in range(len(parsed.header) + 1))
-    where = f"where {key_sql(parsed)} in (select record_key from {only_keys} where record_key is not null)" \
-        if only_keys else ""
+    where = (
+        f"where {key_sql(parsed)} in (select record_key from {only_keys} where record_key is not null)"
+        if only_keys
+        else ""
+    )
     line_number, join = line_number_sql(parsed, "r.ordinality")
     return f"""
         select
@@ -160,8 +175,9 @@ def special_keys_sql(parsed: ParsedExtract, path_parameter: str = "$path") -> st
 
     A blank row has a blank key, refused as missing_key: rows with a blank key are always among these."""
     kind = parsed.extract.kind
-    fields = ", ".join(f"{field_sql(parsed, c)} as {c}" for c in contract.COLUMNS[kind]
-                       if c not in contract.IDENTIFIER_COLUMNS)
+    fields = ", ".join(
+        f"{field_sql(parsed, c)} as {c}" for c in contract.COLUMNS[kind] if c not in contract.IDENTIFIER_COLUMNS
+    )
     return f"""
         with
 
@@ -202,8 +218,11 @@ def load_direct_sql(parsed: ParsedExtract) -> str:
     pseudonyms computed as the rows stream by, on every core, nothing else staged."""
     kind = parsed.extract.kind
     cleaned = ", ".join(clean_sql(kind, c) for c in contract.COLUMNS[kind])
-    raw_row = ", json_object(" + ", ".join(f"'{c}', {c}" for c in contract.COLUMNS[kind]) + ")" \
-        if kind == "vrr_requests" else ""
+    raw_row = (
+        ", json_object(" + ", ".join(f"'{c}', {c}" for c in contract.COLUMNS[kind]) + ")"
+        if kind == "vrr_requests"
+        else ""
+    )
     table = "raw.vrr_requests_received" if kind == "vrr_requests" else "raw.decisions"
     return f"""
         insert into {table}
@@ -307,8 +326,10 @@ class FileLoad:
 def utf8_copy(parsed: ParsedExtract, folder: Path) -> Path:
     """A Windows-1252 extract re-encoded as UTF-8 for the database's reader (a private file, removed after)."""
     target = folder / f".{parsed.extract.name}.utf8"
-    with parsed.extract.path.open("r", encoding="cp1252", newline="") as source, \
-            target.open("w", encoding="utf-8", newline="") as out:
+    with (
+        parsed.extract.path.open("r", encoding="cp1252", newline="") as source,
+        target.open("w", encoding="utf-8", newline="") as out,
+    ):
         while block := source.read(contract.CHUNK_BYTES):
             out.write(block)
     return target
@@ -319,10 +340,12 @@ def readable(con, parsed: ParsedExtract, scratch: Path):
     """The file DuckDB's reader reads (a private UTF-8 copy of a Windows-1252 extract, removed after) and the line
     number of each record (the table record_lines), for the statements that read one extract."""
     copy = utf8_copy(parsed, scratch) if parsed.encoding != "utf-8" else None
-    lines = pa.table({
-        "ordinal": np.arange(1, len(parsed.record_lines) + 1, dtype=np.int64),
-        "line_number": parsed.record_lines.astype(np.int32),
-    })
+    lines = pa.table(
+        {
+            "ordinal": np.arange(1, len(parsed.record_lines) + 1, dtype=np.int64),
+            "line_number": parsed.record_lines.astype(np.int32),
+        }
+    )
     con.register("record_lines", lines)
     try:
         yield copy or parsed.extract.path
@@ -371,8 +394,10 @@ def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch
     file = {"source_file": extract.name, "extract_date": extract.extract_date, "kind": kind, "run_id": run_id}
     with readable(con, parsed, scratch) as path:
         sql = "create or replace temp table special_keys as " + special_keys_sql(parsed)
-        con.execute(sql, {**contract.used_parameters(sql, {**parameters, "extract_date": extract.extract_date}),
-                          "path": str(path)})
+        con.execute(
+            sql,
+            {**contract.used_parameters(sql, {**parameters, "extract_date": extract.extract_date}), "path": str(path)},
+        )
         records = con.execute("select records from special_keys where record_key is null").fetchone()
         if (records[0] if records else 0) != len(parsed.record_lines):
             raise not_readable(parsed)
@@ -382,8 +407,15 @@ def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch
         # the file is and would otherwise hold the file (every column) and stream the keys.
         con.execute("set disabled_optimizers = 'build_side_probe_side,join_order'")
         try:
-            direct = con.execute(sql, {**contract.used_parameters(sql, parameters), "path": str(path),
-                                       "source_file": extract.name, "extract_date": extract.extract_date}).fetchone()[0]
+            direct = con.execute(
+                sql,
+                {
+                    **contract.used_parameters(sql, parameters),
+                    "path": str(path),
+                    "source_file": extract.name,
+                    "extract_date": extract.extract_date,
+                },
+            ).fetchone()[0]
         finally:
             con.execute("reset disabled_optimizers")
         stage_rows(con, parsed, parameters, path, only_keys="special_keys")
@@ -391,7 +423,7 @@ def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch
     loaded = "raw.vrr_requests_received" if kind == "vrr_requests" else "raw.decisions"
     con.execute(
         f"""insert into {loaded}
-            select $source_file, $extract_date, line_number, {columns}{', raw_row' if kind == 'vrr_requests' else ''}
+            select $source_file, $extract_date, line_number, {columns}{", raw_row" if kind == "vrr_requests" else ""}
             from screened where not is_repeat and len(reasons) = 0""",
         {k: file[k] for k in ("source_file", "extract_date")},
     )
@@ -410,6 +442,7 @@ def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch
 
 
 # --------------------------------------------------------------------------- the whole landing folder
+
 
 @dataclass
 class Plan:
@@ -440,7 +473,8 @@ def models_check() -> str:
     digest = hashlib.sha256()
     folders = [DBT_PROJECT_DIR / name for name in ("models", "macros", "seeds")]
     for path in sorted(p for folder in folders for p in folder.rglob("*") if p.is_file()) + [
-            DBT_PROJECT_DIR / "dbt_project.yml"]:
+        DBT_PROJECT_DIR / "dbt_project.yml"
+    ]:
         digest.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -469,11 +503,18 @@ def published_files(warehouse_path: Path, key: bytes) -> tuple[dict[str, str] | 
     return files, ""
 
 
-def plan_run(extracts: list[ExtractFile], fingerprints: dict[str, str], published: dict[str, str] | None,
-             full_refresh: bool, why_full: str = "") -> Plan:
+def plan_run(
+    extracts: list[ExtractFile],
+    fingerprints: dict[str, str],
+    published: dict[str, str] | None,
+    full_refresh: bool,
+    why_full: str = "",
+) -> Plan:
     """Which extracts to read. Pure: the landing folder's fingerprints against the published warehouse's."""
     if full_refresh or published is None:
-        return Plan(extracts, fingerprints, list(extracts), [], True, "full refresh requested" if full_refresh else why_full)
+        return Plan(
+            extracts, fingerprints, list(extracts), [], True, "full refresh requested" if full_refresh else why_full
+        )
     to_read = [e for e in extracts if published.get(e.name) != fingerprints[e.name]]
     to_drop = sorted(name for name, sha in published.items() if fingerprints.get(name) != sha)
     return Plan(extracts, fingerprints, to_read, to_drop, False, "")
@@ -504,14 +545,20 @@ def drop_files(con, names: list[str]) -> None:
     """Remove every row of files that changed or left the landing folder, remembering the records they held."""
     if not names:
         return
-    con.execute("insert into touched_decisions select decision_id from raw.decisions where list_contains($n, source_file)",
-                {"n": names})
+    con.execute(
+        "insert into touched_decisions select decision_id from raw.decisions where list_contains($n, source_file)",
+        {"n": names},
+    )
     con.execute(
         """insert into touched_decisions select decision_id from raw.vrr_requests_received
-           where list_contains($n, source_file)""", {"n": names})
+           where list_contains($n, source_file)""",
+        {"n": names},
+    )
     con.execute(
-        "insert into touched_requests select request_id from raw.vrr_requests_received where list_contains($n, source_file)",
-        {"n": names})
+        "insert into touched_requests select request_id from raw.vrr_requests_received "
+        "where list_contains($n, source_file)",
+        {"n": names},
+    )
     for table in ("raw.decisions", "raw.vrr_requests_received", "raw.quarantine", "raw.extract_files"):
         con.execute(f"delete from {table} where list_contains($n, source_file)", {"n": names})
 
@@ -521,7 +568,7 @@ def check_requests_against_decisions(con, run_id: str) -> None:
     every request received, so a decision that arrives later releases its requests."""
     columns = ", ".join(contract.REQUEST_COLUMNS)
     con.execute(
-        f"""
+        """
         create or replace temp table requests_checked as
         with
 
@@ -568,8 +615,18 @@ def record_files(con, loads: list[FileLoad], run_id: str) -> None:
         p = load.parsed
         con.execute(
             "insert into raw.extract_files values (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
-            [p.extract.name, p.extract.kind, p.extract.extract_date, p.sha256, p.size_bytes, p.encoding,
-             load.rows_read, load.duplicates_dropped, ", ".join(p.extra_columns), run_id],
+            [
+                p.extract.name,
+                p.extract.kind,
+                p.extract.extract_date,
+                p.sha256,
+                p.size_bytes,
+                p.encoding,
+                load.rows_read,
+                load.duplicates_dropped,
+                ", ".join(p.extra_columns),
+                run_id,
+            ],
         )
     con.execute(
         """
@@ -621,7 +678,9 @@ def record_history(con, run_id: str) -> None:
         select 'quarantined', $run_id, now()::timestamp, c.*
         from current c anti join open o using (file_sha256, line_number, reason_code)
         union all
-        select 'released', $run_id, now()::timestamp, o.source_file, o.file_sha256, o.line_number, o.record_key, o.reason_code
+        select
+            'released', $run_id, now()::timestamp, o.source_file, o.file_sha256, o.line_number, o.record_key,
+            o.reason_code
         from open o anti join current c using (file_sha256, line_number, reason_code)
         """,
         {"run_id": run_id},
@@ -632,13 +691,17 @@ def touch_read_files(con, read: list[str]) -> None:
     """The decisions and requests of the files this run read, and the decisions those requests name, as touched."""
     con.execute(
         "insert into touched_decisions select decision_id from raw.decisions where list_contains($n, source_file)",
-        {"n": read})
+        {"n": read},
+    )
     con.execute(
-        "insert into touched_requests select request_id from raw.vrr_requests_received where list_contains($n, source_file)",
-        {"n": read})
+        "insert into touched_requests select request_id from raw.vrr_requests_received "
+        "where list_contains($n, source_file)",
+        {"n": read},
+    )
     con.execute(
         """insert into touched_decisions select decision_id from raw.vrr_requests_received
-           where request_id in (select request_id from touched_requests)""")
+           where request_id in (select request_id from touched_requests)"""
+    )
 
 
 def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
@@ -651,8 +714,12 @@ def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
     had_marts = con.execute(
         "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'fct_vrr_decisions'"
     ).fetchone()[0]
-    before = ("select period_start from marts.fct_vrr_decisions where decision_id in (select decision_id from "
-              "touched_decisions) union all" if had_marts and not plan.full else "")
+    before = (
+        "select period_start from marts.fct_vrr_decisions where decision_id in (select decision_id from "
+        "touched_decisions) union all"
+        if had_marts and not plan.full
+        else ""
+    )
     touched = "" if plan.full else "where decision_id in (select decision_id from touched_decisions)"
     con.execute(
         f"""
@@ -696,7 +763,9 @@ def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool
             )
     folder = contract.scan_landing(settings.landing_dir)
     if not folder.extracts:
-        raise ExtractError(f"landing folder {settings.landing_dir} holds no decisions_*.csv or vrr_requests_*.csv extracts")
+        raise ExtractError(
+            f"landing folder {settings.landing_dir} holds no decisions_*.csv or vrr_requests_*.csv extracts"
+        )
     fingerprints = {}
     for extract in folder.extracts:
         try:
@@ -728,14 +797,20 @@ def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool
             if plan.full:
                 carry_history(con, settings)
             drop_files(con, plan.to_drop)
-            loads = [load_file(con, p, parameters, run_id, build.parent)
-                     for kind in contract.COLUMNS for p in parsed if p.extract.kind == kind]
+            loads = [
+                load_file(con, p, parameters, run_id, build.parent)
+                for kind in contract.COLUMNS
+                for p in parsed
+                if p.extract.kind == kind
+            ]
             check_requests_against_decisions(con, run_id)
             record_files(con, loads, run_id)
             con.execute("delete from raw.skipped_files")
             if folder.skipped:
-                con.executemany("insert into raw.skipped_files values (?, ?, ?)",
-                                [(s["file"], s["reason"], run_id) for s in folder.skipped])
+                con.executemany(
+                    "insert into raw.skipped_files values (?, ?, ?)",
+                    [(s["file"], s["reason"], run_id) for s in folder.skipped],
+                )
             record_history(con, run_id)
             record_affected_quarters(con, plan, [p.extract.name for p in parsed])
             con.execute("delete from raw.ingest_state")
@@ -754,7 +829,8 @@ def carry_history(con, settings: Settings) -> None:
     try:
         for table in warehouse.HISTORY_TABLES:
             exists = con.execute(
-                "select count(*) from duckdb_tables() where database_name = 'published' and schema_name || '.' || table_name = ?",
+                "select count(*) from duckdb_tables() "
+                "where database_name = 'published' and schema_name || '.' || table_name = ?",
                 [table],
             ).fetchone()[0]
             if exists:
@@ -764,6 +840,7 @@ def carry_history(con, settings: Settings) -> None:
 
 
 # --------------------------------------------------------------------------- the asset
+
 
 def reconcile(con, kind: str) -> list[dict]:
     """Per file: rows read against rows found loaded in raw, in quarantine, and dropped as identical repeats."""
@@ -780,14 +857,30 @@ def reconcile(con, kind: str) -> list[dict]:
         [kind],
     ).fetchall()
     return [
-        {"file": r[0], "rows_read": r[1], "loaded": r[2], "quarantined": r[3], "duplicates_dropped": r[4],
-         "balanced": r[1] == r[2] + r[3] + r[4]}
+        {
+            "file": r[0],
+            "rows_read": r[1],
+            "loaded": r[2],
+            "quarantined": r[3],
+            "duplicates_dropped": r[4],
+            "balanced": r[1] == r[2] + r[3] + r[4],
+        }
         for r in rows
     ]
 
 
-FILE_COLUMNS = ("source_file", "extract_kind", "extract_date", "encoding", "rows_read", "rows_loaded",
-                "rows_quarantined", "duplicates_dropped", "extra_columns", "run_id")
+FILE_COLUMNS = (
+    "source_file",
+    "extract_kind",
+    "extract_date",
+    "encoding",
+    "rows_read",
+    "rows_loaded",
+    "rows_quarantined",
+    "duplicates_dropped",
+    "extra_columns",
+    "run_id",
+)
 
 
 def extract_files(con, kind: str | None = None) -> list[dict]:
@@ -796,12 +889,14 @@ def extract_files(con, kind: str | None = None) -> list[dict]:
         "order by extract_date, extract_kind, source_file",
         [kind],
     ).fetchall()
-    return [dict(zip(FILE_COLUMNS, r)) for r in rows]
+    return [dict(zip(FILE_COLUMNS, r, strict=True)) for r in rows]
 
 
 def files_markdown(files: list[dict]) -> str:
-    lines = ["| file | as at | encoding | read | loaded | quarantined | identical repeats dropped |",
-             "|---|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| file | as at | encoding | read | loaded | quarantined | identical repeats dropped |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     for f in files:
         lines.append(
             f"| {f['source_file']} | {f['extract_date']} | {f['encoding']} | {f['rows_read']} "
@@ -811,26 +906,48 @@ def files_markdown(files: list[dict]) -> str:
 
 
 def ingest_spec(key: dg.AssetKey, description: str, *kinds: str) -> dg.AssetSpec:
-    return dg.AssetSpec(key, description=description, group_name="ingest", kinds={"duckdb", *kinds},
-                        owners=["team:vrr-data"], skippable=True)
+    return dg.AssetSpec(
+        key,
+        description=description,
+        group_name="ingest",
+        kinds={"duckdb", *kinds},
+        owners=["team:vrr-data"],
+        skippable=True,
+    )
 
 
 @dg.multi_asset(
     specs=[
-        ingest_spec(RAW_DECISIONS, "Police and CPS decisions from every decisions_YYYY-MM-DD.csv extract in the "
-                    "landing folder: one row per loaded row (all versions), identifiers pseudonymised, dates as "
-                    "YYYY-MM-DD.", "csv"),
-        ingest_spec(RAW_VRR_REQUESTS, "VRR requests from every vrr_requests_YYYY-MM-DD.csv extract: one row per "
-                    "loaded row (all versions). Requests whose decision is unknown or later are held in quarantine.",
-                    "csv"),
-        ingest_spec(RAW_EXTRACT_FILES, "One row per extract file in the warehouse: kind, as-at date, SHA-256, "
-                    "encoding, what became of its rows, and the run that read it. Also raw.skipped_files (names "
-                    "that do not match the contract) and raw.affected_quarters (the quarters this run rebuilds)."),
-        ingest_spec(RAW_QUARANTINE, "The current quarantine: one row per refused row with its reason code, file, "
-                    "line, run id and the row as received (identifiers pseudonymised)."),
-        ingest_spec(QUARANTINE_HISTORY, "Append-only history (audit.quarantine_history): an event when a row enters "
-                    "quarantine and when it leaves (e.g. a request whose decision arrived later). Carried from build "
-                    "to build."),
+        ingest_spec(
+            RAW_DECISIONS,
+            "Police and CPS decisions from every decisions_YYYY-MM-DD.csv extract in the "
+            "landing folder: one row per loaded row (all versions), identifiers pseudonymised, dates as "
+            "YYYY-MM-DD.",
+            "csv",
+        ),
+        ingest_spec(
+            RAW_VRR_REQUESTS,
+            "VRR requests from every vrr_requests_YYYY-MM-DD.csv extract: one row per "
+            "loaded row (all versions). Requests whose decision is unknown or later are held in quarantine.",
+            "csv",
+        ),
+        ingest_spec(
+            RAW_EXTRACT_FILES,
+            "One row per extract file in the warehouse: kind, as-at date, SHA-256, "
+            "encoding, what became of its rows, and the run that read it. Also raw.skipped_files (names "
+            "that do not match the contract) and raw.affected_quarters (the quarters this run rebuilds).",
+        ),
+        ingest_spec(
+            RAW_QUARANTINE,
+            "The current quarantine: one row per refused row with its reason code, file, "
+            "line, run id and the row as received (identifiers pseudonymised).",
+        ),
+        ingest_spec(
+            QUARANTINE_HISTORY,
+            "Append-only history (audit.quarantine_history): an event when a row enters "
+            "quarantine and when it leaves (e.g. a request whose decision arrived later). Carried from build "
+            "to build.",
+        ),
     ],
     check_specs=[
         dg.AssetCheckSpec(
@@ -870,9 +987,12 @@ def ingest_events(context: dg.AssetExecutionContext, vrr: VrrSettings):
         quarters = [str(r[0]) for r in con.execute("select period_start from raw.affected_quarters").fetchall()]
         for kind, key in ASSET_KEYS.items():
             files = extract_files(con, kind)
-            reasons = dict(con.execute(
-                "select reason_code, count(*) from raw.quarantine where extract_kind = ? group by 1 order by 1", [kind]
-            ).fetchall())
+            reasons = dict(
+                con.execute(
+                    "select reason_code, count(*) from raw.quarantine where extract_kind = ? group by 1 order by 1",
+                    [kind],
+                ).fetchall()
+            )
             extra = sorted({c for f in files for c in (f["extra_columns"] or "").split(", ") if c})
             yield dg.MaterializeResult(
                 asset_key=key,
@@ -906,7 +1026,8 @@ def ingest_events(context: dg.AssetExecutionContext, vrr: VrrSettings):
             )
         by_reason = con.execute("select reason_code, count(*) from raw.quarantine group by 1 order by 1").fetchall()
         events = con.execute(
-            "select event, count(*) from audit.quarantine_history where run_id = ? group by 1 order by 1", [context.run_id]
+            "select event, count(*) from audit.quarantine_history where run_id = ? group by 1 order by 1",
+            [context.run_id],
         ).fetchall()
         history_rows = con.execute("select count(*) from audit.quarantine_history").fetchone()[0]
         all_files = extract_files(con)

@@ -125,8 +125,9 @@ def try_acquire(warehouse_path: Path, run_id: str, owner_pid: int) -> tuple[bool
     return True, dead
 
 
-def acquire(warehouse_path: Path, run_id: str, *, wait_seconds: float, say: Callable[[str], None],
-            owner_pid: int | None = None) -> Holder | None:
+def acquire(
+    warehouse_path: Path, run_id: str, *, wait_seconds: float, say: Callable[[str], None], owner_pid: int | None = None
+) -> Holder | None:
     """Wait for the lock up to wait_seconds, saying once which run holds it; LockNotObtained past that.
 
     Returns the dead run whose lock was taken over, if any (its leftovers are stale).
@@ -139,8 +140,10 @@ def acquire(warehouse_path: Path, run_id: str, *, wait_seconds: float, say: Call
         if taken:
             return other
         if not told:
-            say(f"the warehouse is in use by {other.describe()}; waiting for it to finish "
-                f"(at most {_duration(wait_seconds)}, VRR_LOCK_WAIT_SECONDS).")
+            say(
+                f"the warehouse is in use by {other.describe()}; waiting for it to finish "
+                f"(at most {_duration(wait_seconds)}, VRR_LOCK_WAIT_SECONDS)."
+            )
             told = True
         if time.monotonic() >= deadline:
             raise LockNotObtained(
@@ -169,14 +172,17 @@ def forget_dead_run(instance, run_id: str) -> None:
     if run is None:
         return
     if not run.is_finished:
-        instance.report_run_failed(run, "The process running this run ended before the run finished (killed?); "
-                                        "the next run found it dead and took over the warehouse lock.")
+        instance.report_run_failed(
+            run,
+            "The process running this run ended before the run finished (killed?); "
+            "the next run found it dead and took over the warehouse lock.",
+        )
     if instance.event_log_storage.supports_global_concurrency_limits:
         instance.event_log_storage.free_concurrency_slots_for_run(run_id)
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
 
 
 def _duration(seconds: float) -> str:

@@ -51,12 +51,18 @@ NOT_RECORDED = {
 POPULATION_LABELS = {"all_decisions": "All decisions", "vrr_eligible": "VRR-eligible decisions", "rape": "Rape"}
 CHARACTERISTIC_LABELS = {"age": "Age", "sex": "Sex", "ethnicity": "Ethnicity", "disability": "Disability"}
 RAPE_GROUPS = ("Adult rape", "Child rape")
-PERIOD_COUNTS = ("requests_received", "requests_after_three_months", "reviews_completed", "reviews_overturned",
-                 "completed_within_target")
+PERIOD_COUNTS = (
+    "requests_received",
+    "requests_after_three_months",
+    "reviews_completed",
+    "reviews_overturned",
+    "completed_within_target",
+)
 NOTIFICATION_COUNTS = ("notified", "not_notified", "notified_within_target")
 
 
 # --------------------------------------------------------------------------- quarters
+
 
 def add_quarters(quarter: dt.date, n: int) -> dt.date:
     months = quarter.year * 12 + quarter.month - 1 + 3 * n
@@ -104,17 +110,19 @@ def read_marts(con) -> MartData:
     as_at = con.execute("select max(extract_date) from raw.extract_files").fetchone()[0]
     rows = {}
     for mart, query in MART_QUERIES.items():
-        relation = con.execute(f"{query} where period_start + interval 3 month <= $as_at order by all",
-                               {"as_at": as_at})
+        relation = con.execute(
+            f"{query} where period_start + interval 3 month <= $as_at order by all", {"as_at": as_at}
+        )
         names = [d[0] for d in relation.description]
-        rows[mart] = [dict(zip(names, r)) for r in relation.fetchall()]
+        rows[mart] = [dict(zip(names, r, strict=True)) for r in relation.fetchall()]
     relation = con.execute("select * from reference.vrr_eligibility_rules order by scheme, outcome_code")
     names = [d[0] for d in relation.description]
-    rules = [dict(zip(names, r)) for r in relation.fetchall()]
+    rules = [dict(zip(names, r, strict=True)) for r in relation.fetchall()]
     return MartData(as_at=as_at, rows=rows, eligibility_rules=rules)
 
 
 # --------------------------------------------------------------------------- published counts and relations
+
 
 def uptake_key(measure: str, row: dict, mart: str = "vrr_uptake") -> tuple:
     return (mart, measure, row["period_start"], row["force_code"], row["cohort_dimension"], row["cohort_value"])
@@ -137,7 +145,7 @@ class Counts:
         """For keys that differ only in their force, the forces add up to ALL."""
         groups: dict[tuple, list[tuple]] = defaultdict(list)
         for key in keys:
-            groups[key[:force_at] + key[force_at + 1:]].append(key)
+            groups[key[:force_at] + key[force_at + 1 :]].append(key)
         for group in groups.values():
             totals = [k for k in group if k[force_at] == ALL]
             parts = [k for k in group if k[force_at] != ALL]
@@ -151,20 +159,25 @@ def published_counts(data: MartData) -> Counts:
     uptake_keys: list[tuple] = []
     for row in uptake:
         measures = UPTAKE_COUNTS_ALL_DIMENSIONS + (
-            UPTAKE_COUNTS_BY_SCHEME if row["cohort_dimension"] in SCHEME_DIMENSIONS else ())
+            UPTAKE_COUNTS_BY_SCHEME if row["cohort_dimension"] in SCHEME_DIMENSIONS else ()
+        )
         for measure in measures:
-            value = row["reviews_completed"] - row["reviews_overturned"] if measure == "reviews_stands" else row[measure]
+            value = (
+                row["reviews_completed"] - row["reviews_overturned"] if measure == "reviews_stands" else row[measure]
+            )
             counts.add(uptake_key(measure, row), value)
             uptake_keys.append(uptake_key(measure, row))
         if row["cohort_dimension"] in SCHEME_DIMENSIONS:
-            counts.relate(uptake_key("reviews_completed", row),
-                          [uptake_key("reviews_stands", row), uptake_key("reviews_overturned", row)])
+            counts.relate(
+                uptake_key("reviews_completed", row),
+                [uptake_key("reviews_stands", row), uptake_key("reviews_overturned", row)],
+            )
     relate_dimensions(counts, uptake_keys)
     counts.relate_forces(uptake_keys)
 
     rolling_keys: list[tuple] = []
     sliding: list[tuple] = []
-    present = {k for k in counts.values}
+    present = set(counts.values)
     for row in data.rows["vrr_uptake_rolling"]:
         for measure in UPTAKE_COUNTS_ALL_DIMENSIONS:
             key = uptake_key(measure, row, "vrr_uptake_rolling")
@@ -180,8 +193,13 @@ def published_counts(data: MartData) -> Counts:
     relate_dimensions(counts, rolling_keys)
     counts.relate_forces(rolling_keys)
     for key, before, entered, left in sliding:
-        counts.relations.append(disclosure.Relation(
-            key, tuple(k for k in (before, entered) if k in counts.values), tuple(k for k in (left,) if k in present)))
+        counts.relations.append(
+            disclosure.Relation(
+                key,
+                tuple(k for k in (before, entered) if k in counts.values),
+                tuple(k for k in (left,) if k in present),
+            )
+        )
 
     keys = []
     for row in data.rows["nfa_notification_timeliness"]:
@@ -217,14 +235,28 @@ def published_counts(data: MartData) -> Counts:
             counts.add(key, row[measure])
             keys.append(key)
         assigned[(row["period_start"], row["force_code"])].append(
-            ("victim_withdrawal_rate", "outcomes_assigned", row["period_start"], row["force_code"], row["offence_group"]))
+            (
+                "victim_withdrawal_rate",
+                "outcomes_assigned",
+                row["period_start"],
+                row["force_code"],
+                row["offence_group"],
+            )
+        )
     counts.relate_forces(keys)
 
     keys = []
     by_group: dict[tuple, list[tuple]] = defaultdict(list)
     for row in data.rows["victim_withdrawal"]:
-        key = ("victim_withdrawal", "decisions", row["period_start"], row["force_code"], row["offence_group"],
-               row["withdrawal_stage"], row["withdrawal_reason"])
+        key = (
+            "victim_withdrawal",
+            "decisions",
+            row["period_start"],
+            row["force_code"],
+            row["offence_group"],
+            row["withdrawal_stage"],
+            row["withdrawal_reason"],
+        )
         counts.add(key, row["decisions"])
         keys.append(key)
         by_group[(row["period_start"], row["force_code"], row["offence_group"])].append(key)
@@ -237,8 +269,14 @@ def published_counts(data: MartData) -> Counts:
         decisions = completeness_decisions_key(row)
         counts.add(decisions, row["decisions"])
         keys.append(decisions)
-        recorded = ("characteristics_completeness", "recorded", row["period_start"], row["force_code"],
-                    row["population"], row["characteristic"])
+        recorded = (
+            "characteristics_completeness",
+            "recorded",
+            row["period_start"],
+            row["force_code"],
+            row["population"],
+            row["characteristic"],
+        )
         counts.add(recorded, row["recorded"])
         keys.append(recorded)
         period, force = row["period_start"], row["force_code"]
@@ -276,6 +314,7 @@ def relate_dimensions(counts: Counts, keys: list[tuple]) -> None:
 
 
 # --------------------------------------------------------------------------- tables
+
 
 @dataclass(frozen=True)
 class Column:
@@ -380,164 +419,290 @@ class Builder:
         out = []
         for row in rows:
             item = {c.name: row_text(c.name, row) for c in lead}
-            item |= {"force": force_label(row["force_code"]), "cohort_dimension": COHORT_LABELS[row["cohort_dimension"]],
-                     "cohort_value": row["cohort_value"]}
+            item |= {
+                "force": force_label(row["force_code"]),
+                "cohort_dimension": COHORT_LABELS[row["cohort_dimension"]],
+                "cohort_value": row["cohort_value"],
+            }
             item |= self.uptake_figures(row, mart)
             item["provisional"] = row["is_provisional"]
             item["period_start"] = row["period_start"].isoformat()
-            item["_order"] = (force_order(row["force_code"]), list(COHORT_LABELS).index(row["cohort_dimension"]),
-                              row["cohort_value"] != "All", row["cohort_value"], row["period_start"])
+            item["_order"] = (
+                force_order(row["force_code"]),
+                list(COHORT_LABELS).index(row["cohort_dimension"]),
+                row["cohort_value"] != "All",
+                row["cohort_value"],
+                row["period_start"],
+            )
             out.append(item)
         columns = [*lead, FORCE, COHORT_DIMENSION, COHORT_VALUE, *UPTAKE_COLUMNS]
         return Table(name, sheet, title, mart, basis, description, columns, sort_rows(out))
 
     def uptake_quarter(self, quarter: dt.date) -> Table:
         return self.uptake_table(
-            "uptake_quarter", "Uptake_quarter", "VRR uptake in the quarter by victim cohort and force",
-            "vrr_uptake", "cohort", "Eligible decisions made in the quarter and how many the victim asked to have "
-            "reviewed, with 95% Wilson score intervals.", self.rows_of("vrr_uptake", {quarter}))
+            "uptake_quarter",
+            "Uptake_quarter",
+            "VRR uptake in the quarter by victim cohort and force",
+            "vrr_uptake",
+            "cohort",
+            "Eligible decisions made in the quarter and how many the victim asked to have "
+            "reviewed, with 95% Wilson score intervals.",
+            self.rows_of("vrr_uptake", {quarter}),
+        )
 
     def uptake_rolling(self, quarter: dt.date) -> Table:
         rows = self.rows_of("vrr_uptake_rolling", {quarter})
         table = self.uptake_table(
-            "uptake_rolling", "Uptake_rolling", "VRR uptake over the four quarters to the end of the quarter, by "
-            "victim cohort and force", "vrr_uptake_rolling", "rolling",
+            "uptake_rolling",
+            "Uptake_rolling",
+            "VRR uptake over the four quarters to the end of the quarter, by victim cohort and force",
+            "vrr_uptake_rolling",
+            "rolling",
             "Eligible decisions made in the four quarters ending with this quarter, pooled (the interval is "
-            "recomputed on the pooled counts). One force's single quarter is too small to read; these are.", rows)
+            "recomputed on the pooled counts). One force's single quarter is too small to read; these are.",
+            rows,
+        )
         window = {r["period_start"]: r for r in rows}
         if window:
             first = min(r["window_start"] for r in rows)
-            table.notes = (f"Window: {quarter_name(first).split(' to ')[0]} to {quarter_name(quarter).split(' to ')[1]}.",)
+            table.notes = (
+                f"Window: {quarter_name(first).split(' to ')[0]} to {quarter_name(quarter).split(' to ')[1]}.",
+            )
         return table
 
     def uptake_trend(self, quarter: dt.date) -> Table:
         quarters = {add_quarters(quarter, -k) for k in range(8)}
         rows = self.rows_of("vrr_uptake", quarters, lambda r: r["cohort_dimension"] in SCHEME_DIMENSIONS)
         return self.uptake_table(
-            "uptake_trend", "Uptake_trend", "VRR uptake over eight quarters, all victims and by scheme",
-            "vrr_uptake", "cohort", "The quarterly uptake of the eight quarters ending with this quarter, for all "
-            "victims and for each scheme.", rows, lead=(QUARTER,))
+            "uptake_trend",
+            "Uptake_trend",
+            "VRR uptake over eight quarters, all victims and by scheme",
+            "vrr_uptake",
+            "cohort",
+            "The quarterly uptake of the eight quarters ending with this quarter, for all victims and for each scheme.",
+            rows,
+            lead=(QUARTER,),
+        )
 
     def review_outcomes(self, quarter: dt.date) -> Table:
         rows = []
         for row in self.rows_of("vrr_uptake", {quarter}, lambda r: r["cohort_dimension"] in SCHEME_DIMENSIONS):
             keys = {m: uptake_key(m, row) for m in UPTAKE_COUNTS_BY_SCHEME}
             stands = row["reviews_completed"] - row["reviews_overturned"]
-            rows.append({
-                "force": force_label(row["force_code"]),
-                "scheme": ALL_SCHEMES if row["cohort_dimension"] == "all" else row["cohort_value"],
-                "requests": self.count(keys["requests"], row["requests"]),
-                "reviews_completed": self.count(keys["reviews_completed"], row["reviews_completed"]),
-                "reviews_stands": self.count(keys["reviews_stands"], stands),
-                "reviews_overturned": self.count(keys["reviews_overturned"], row["reviews_overturned"]),
-                "overturn_rate": self.derived(row["overturn_rate"], [keys["reviews_completed"], keys["reviews_overturned"]]),
-                "median_days_to_request": self.derived(row["median_days_to_request"], [],
-                                                       row["decisions_timed_to_request"], median=True),
-                "provisional": row["is_provisional"],
-                "_order": (force_order(row["force_code"]), row["cohort_dimension"] != "all", row["cohort_value"]),
-            })
-        return Table("review_outcomes", "Review_outcomes", "Requests and what the reviews found, by scheme and force",
-                     "vrr_uptake", "cohort", "Requests about eligible decisions made in the quarter, and the results "
-                     "of their completed reviews so far.", REVIEW_COLUMNS, sort_rows(rows))
+            rows.append(
+                {
+                    "force": force_label(row["force_code"]),
+                    "scheme": ALL_SCHEMES if row["cohort_dimension"] == "all" else row["cohort_value"],
+                    "requests": self.count(keys["requests"], row["requests"]),
+                    "reviews_completed": self.count(keys["reviews_completed"], row["reviews_completed"]),
+                    "reviews_stands": self.count(keys["reviews_stands"], stands),
+                    "reviews_overturned": self.count(keys["reviews_overturned"], row["reviews_overturned"]),
+                    "overturn_rate": self.derived(
+                        row["overturn_rate"], [keys["reviews_completed"], keys["reviews_overturned"]]
+                    ),
+                    "median_days_to_request": self.derived(
+                        row["median_days_to_request"], [], row["decisions_timed_to_request"], median=True
+                    ),
+                    "provisional": row["is_provisional"],
+                    "_order": (force_order(row["force_code"]), row["cohort_dimension"] != "all", row["cohort_value"]),
+                }
+            )
+        return Table(
+            "review_outcomes",
+            "Review_outcomes",
+            "Requests and what the reviews found, by scheme and force",
+            "vrr_uptake",
+            "cohort",
+            "Requests about eligible decisions made in the quarter, and the results of their completed reviews so far.",
+            REVIEW_COLUMNS,
+            sort_rows(rows),
+        )
 
     def requests_by_period(self, quarter: dt.date) -> Table:
         rows = []
         for row in self.rows_of("vrr_requests_by_period", {quarter}):
-            key = lambda m: ("vrr_requests_by_period", m, row["period_start"], row["force_code"], row["scheme"])  # noqa: E731
+
+            def key(m, row=row):
+                return ("vrr_requests_by_period", m, row["period_start"], row["force_code"], row["scheme"])
+
             item = {"force": force_label(row["force_code"]), "scheme": row["scheme"]}
             item |= {m: self.count(key(m), row[m]) for m in PERIOD_COUNTS}
             item["median_working_days_to_complete"] = self.derived(
-                row["median_working_days_to_complete"], [key("reviews_completed")], row["reviews_completed"], median=True)
+                row["median_working_days_to_complete"],
+                [key("reviews_completed")],
+                row["reviews_completed"],
+                median=True,
+            )
             target = row["target_working_days"]  # none for both schemes together: each has its own
             item["target_working_days"] = Figure(target) if target is not None else Figure(None, (NOT_APPLICABLE,))
             item["provisional"] = row["is_provisional"]
             item["_order"] = (force_order(row["force_code"]), row["scheme"])
             rows.append(item)
-        return Table("requests_by_period", "Requests_period", "Requests received and reviews completed in the "
-                     "quarter, with review timeliness, by scheme and force", "vrr_requests_by_period", "period",
-                     "Every counted request received in the quarter, and every review completed in the quarter, "
-                     "whatever the quarter of the decision.", PERIOD_COLUMNS, sort_rows(rows))
+        return Table(
+            "requests_by_period",
+            "Requests_period",
+            "Requests received and reviews completed in the quarter, with review timeliness, by scheme and force",
+            "vrr_requests_by_period",
+            "period",
+            "Every counted request received in the quarter, and every review completed in the quarter, "
+            "whatever the quarter of the decision.",
+            PERIOD_COLUMNS,
+            sort_rows(rows),
+        )
 
     def notification(self, quarter: dt.date) -> Table:
         rows = []
         for row in self.rows_of("nfa_notification_timeliness", {quarter}):
-            decisions = ("vrr_uptake", "eligible_decisions", row["period_start"], row["force_code"], "scheme", row["scheme"])
-            key = lambda m: ("nfa_notification_timeliness", m, row["period_start"], row["force_code"], row["scheme"])  # noqa: E731
-            item = {"force": force_label(row["force_code"]), "scheme": row["scheme"],
-                    "decisions": self.count(decisions, row["decisions"])}
+            decisions = (
+                "vrr_uptake",
+                "eligible_decisions",
+                row["period_start"],
+                row["force_code"],
+                "scheme",
+                row["scheme"],
+            )
+
+            def key(m, row=row):
+                return ("nfa_notification_timeliness", m, row["period_start"], row["force_code"], row["scheme"])
+
+            item = {
+                "force": force_label(row["force_code"]),
+                "scheme": row["scheme"],
+                "decisions": self.count(decisions, row["decisions"]),
+            }
             item |= {m: self.count(key(m), row[m]) for m in NOTIFICATION_COUNTS}
             item["notified_within_target_rate"] = self.derived(
-                row["notified_within_target_rate"], [decisions, key("notified_within_target")])
+                row["notified_within_target_rate"], [decisions, key("notified_within_target")]
+            )
             item["median_working_days_to_notify"] = self.derived(
-                row["median_working_days_to_notify"], [key("notified")], row["notified"], median=True)
+                row["median_working_days_to_notify"], [key("notified")], row["notified"], median=True
+            )
             item["target_working_days"] = Figure(row["target_working_days"])
             item["provisional"] = row["is_provisional"]
             item["_order"] = (force_order(row["force_code"]), row["scheme"])
             rows.append(item)
-        return Table("notification", "Notification", "How soon victims were told of a VRR-eligible decision, by "
-                     "scheme and force", "nfa_notification_timeliness", "cohort", "Working days in England and Wales "
-                     "from the decision to telling the victim, for eligible decisions made in the quarter.",
-                     NOTIFICATION_COLUMNS, sort_rows(rows))
+        return Table(
+            "notification",
+            "Notification",
+            "How soon victims were told of a VRR-eligible decision, by scheme and force",
+            "nfa_notification_timeliness",
+            "cohort",
+            "Working days in England and Wales "
+            "from the decision to telling the victim, for eligible decisions made in the quarter.",
+            NOTIFICATION_COLUMNS,
+            sort_rows(rows),
+        )
 
     def completeness(self, quarter: dt.date) -> Table:
         rows = []
         for row in self.rows_of("characteristics_completeness", {quarter}):
             decisions = completeness_decisions_key(row)
-            recorded = ("characteristics_completeness", "recorded", row["period_start"], row["force_code"],
-                        row["population"], row["characteristic"])
-            rows.append({
-                "force": force_label(row["force_code"]),
-                "population": POPULATION_LABELS[row["population"]],
-                "characteristic": CHARACTERISTIC_LABELS[row["characteristic"]],
-                "decisions": self.count(decisions, row["decisions"]),
-                "recorded": self.count(recorded, row["recorded"]),
-                "completeness_rate": self.derived(row["completeness_rate"], [decisions, recorded]),
-                "provisional": row["is_provisional"],
-                "_order": (force_order(row["force_code"]), list(POPULATION_LABELS).index(row["population"]),
-                           list(CHARACTERISTIC_LABELS).index(row["characteristic"])),
-            })
-        return Table("completeness", "Completeness", "How completely victims' protected characteristics were "
-                     "recorded, by population and force", "characteristics_completeness", "cohort",
-                     "Decisions made in the quarter with an outcome assigned, and how many recorded each "
-                     "characteristic.", COMPLETENESS_COLUMNS, sort_rows(rows))
+            recorded = (
+                "characteristics_completeness",
+                "recorded",
+                row["period_start"],
+                row["force_code"],
+                row["population"],
+                row["characteristic"],
+            )
+            rows.append(
+                {
+                    "force": force_label(row["force_code"]),
+                    "population": POPULATION_LABELS[row["population"]],
+                    "characteristic": CHARACTERISTIC_LABELS[row["characteristic"]],
+                    "decisions": self.count(decisions, row["decisions"]),
+                    "recorded": self.count(recorded, row["recorded"]),
+                    "completeness_rate": self.derived(row["completeness_rate"], [decisions, recorded]),
+                    "provisional": row["is_provisional"],
+                    "_order": (
+                        force_order(row["force_code"]),
+                        list(POPULATION_LABELS).index(row["population"]),
+                        list(CHARACTERISTIC_LABELS).index(row["characteristic"]),
+                    ),
+                }
+            )
+        return Table(
+            "completeness",
+            "Completeness",
+            "How completely victims' protected characteristics were recorded, by population and force",
+            "characteristics_completeness",
+            "cohort",
+            "Decisions made in the quarter with an outcome assigned, and how many recorded each characteristic.",
+            COMPLETENESS_COLUMNS,
+            sort_rows(rows),
+        )
 
     def withdrawal_rate(self, quarter: dt.date) -> Table:
         rows = []
         for row in self.rows_of("victim_withdrawal_rate", {quarter}):
-            key = lambda m: ("victim_withdrawal_rate", m, row["period_start"], row["force_code"], row["offence_group"])  # noqa: E731
-            rows.append({
-                "force": force_label(row["force_code"]),
-                "offence_group": row["offence_group"],
-                "outcomes_assigned": self.count(key("outcomes_assigned"), row["outcomes_assigned"]),
-                "victim_does_not_support": self.count(key("victim_does_not_support"), row["victim_does_not_support"]),
-                "withdrawal_rate": self.derived(row["withdrawal_rate"],
-                                                [key("outcomes_assigned"), key("victim_does_not_support")]),
-                "provisional": row["is_provisional"],
-                "_order": (force_order(row["force_code"]), row["offence_group"]),
-            })
-        return Table("withdrawal_rate", "Withdrawal_rate", "Outcomes where the victim did not support action "
-                     "(outcomes 14 and 16), by offence group and force", "victim_withdrawal_rate", "cohort",
-                     "The rape review scorecards' victim-engagement measure, for decisions made in the quarter.",
-                     WITHDRAWAL_RATE_COLUMNS, sort_rows(rows))
+
+            def key(m, row=row):
+                return ("victim_withdrawal_rate", m, row["period_start"], row["force_code"], row["offence_group"])
+
+            rows.append(
+                {
+                    "force": force_label(row["force_code"]),
+                    "offence_group": row["offence_group"],
+                    "outcomes_assigned": self.count(key("outcomes_assigned"), row["outcomes_assigned"]),
+                    "victim_does_not_support": self.count(
+                        key("victim_does_not_support"), row["victim_does_not_support"]
+                    ),
+                    "withdrawal_rate": self.derived(
+                        row["withdrawal_rate"], [key("outcomes_assigned"), key("victim_does_not_support")]
+                    ),
+                    "provisional": row["is_provisional"],
+                    "_order": (force_order(row["force_code"]), row["offence_group"]),
+                }
+            )
+        return Table(
+            "withdrawal_rate",
+            "Withdrawal_rate",
+            "Outcomes where the victim did not support action (outcomes 14 and 16), by offence group and force",
+            "victim_withdrawal_rate",
+            "cohort",
+            "The rape review scorecards' victim-engagement measure, for decisions made in the quarter.",
+            WITHDRAWAL_RATE_COLUMNS,
+            sort_rows(rows),
+        )
 
     def withdrawal_reasons(self, quarter: dt.date) -> Table:
         rows = []
         for row in self.rows_of("victim_withdrawal", {quarter}):
-            key = ("victim_withdrawal", "decisions", row["period_start"], row["force_code"], row["offence_group"],
-                   row["withdrawal_stage"], row["withdrawal_reason"])
-            rows.append({
-                "force": force_label(row["force_code"]),
-                "offence_group": row["offence_group"],
-                "withdrawal_stage": row["withdrawal_stage"],
-                "withdrawal_reason": row["withdrawal_reason"],
-                "decisions": self.count(key, row["decisions"]),
-                "provisional": row["is_provisional"],
-                "_order": (force_order(row["force_code"]), row["offence_group"], row["withdrawal_stage"],
-                           row["withdrawal_reason"]),
-            })
-        return Table("withdrawal_reasons", "Withdrawal_reasons", "When and why victims withdrew support, by offence "
-                     "group and force", "victim_withdrawal", "cohort", "Decisions with outcome 14 or 16 made in the "
-                     "quarter, by the stage and reason of withdrawal recorded.", WITHDRAWAL_COLUMNS, sort_rows(rows))
+            key = (
+                "victim_withdrawal",
+                "decisions",
+                row["period_start"],
+                row["force_code"],
+                row["offence_group"],
+                row["withdrawal_stage"],
+                row["withdrawal_reason"],
+            )
+            rows.append(
+                {
+                    "force": force_label(row["force_code"]),
+                    "offence_group": row["offence_group"],
+                    "withdrawal_stage": row["withdrawal_stage"],
+                    "withdrawal_reason": row["withdrawal_reason"],
+                    "decisions": self.count(key, row["decisions"]),
+                    "provisional": row["is_provisional"],
+                    "_order": (
+                        force_order(row["force_code"]),
+                        row["offence_group"],
+                        row["withdrawal_stage"],
+                        row["withdrawal_reason"],
+                    ),
+                }
+            )
+        return Table(
+            "withdrawal_reasons",
+            "Withdrawal_reasons",
+            "When and why victims withdrew support, by offence group and force",
+            "victim_withdrawal",
+            "cohort",
+            "Decisions with outcome 14 or 16 made in the quarter, by the stage and reason of withdrawal recorded.",
+            WITHDRAWAL_COLUMNS,
+            sort_rows(rows),
+        )
 
 
 def row_text(name: str, row: dict) -> str:
@@ -555,14 +720,28 @@ def period_label(quarter: dt.date) -> str:
     return f"{fy}/{(fy + 1) % 100:02d} Q{((quarter.month - 4) % 12) // 3 + 1}"
 
 
-COHORT_DIMENSION = Column("cohort_dimension", "Cohort dimension", "dimension",
-                          description="The victim characteristic the row splits by (All victims: no split).")
+COHORT_DIMENSION = Column(
+    "cohort_dimension",
+    "Cohort dimension",
+    "dimension",
+    description="The victim characteristic the row splits by (All victims: no split).",
+)
 COHORT_VALUE = Column("cohort_value", "Cohort", "dimension", description="The group within the dimension.")
 UPTAKE_COLUMNS = [
-    Column("eligible_decisions", "Eligible decisions", "count", "number",
-           "Decisions a victim may ask to have reviewed (eligibility rules on the Notes sheet)."),
-    Column("decisions_with_request", "Decisions with a request", "count", "number",
-           "Of those, decisions with at least one VRR request."),
+    Column(
+        "eligible_decisions",
+        "Eligible decisions",
+        "count",
+        "number",
+        "Decisions a victim may ask to have reviewed (eligibility rules on the Notes sheet).",
+    ),
+    Column(
+        "decisions_with_request",
+        "Decisions with a request",
+        "count",
+        "number",
+        "Of those, decisions with at least one VRR request.",
+    ),
     Column("uptake_rate", "Uptake", "rate", "%", "Decisions with a request as a percentage of eligible decisions."),
     Column("uptake_ci_lower", "Uptake 95% interval lower bound", "rate", "%", "Wilson score interval, lower bound."),
     Column("uptake_ci_upper", "Uptake 95% interval upper bound", "rate", "%", "Wilson score interval, upper bound."),
@@ -571,29 +750,71 @@ REVIEW_COLUMNS = [
     FORCE,
     Column("scheme", "Scheme", "dimension", description="Police or CPS scheme, or All schemes."),
     Column("requests", "Requests", "count", "number", "VRR requests about the quarter's eligible decisions."),
-    Column("reviews_completed", "Reviews completed", "count", "number",
-           "Requests whose review found the decision stands or overturned it."),
-    Column("reviews_stands", "Decision stands", "count", "number", "Completed reviews that left the decision as it was."),
-    Column("reviews_overturned", "Decision overturned", "count", "number",
-           "Completed reviews that overturned the decision (the victim's request succeeded)."),
-    Column("overturn_rate", "Overturned", "rate", "% of reviews completed",
-           "Decisions overturned as a percentage of reviews completed."),
-    Column("median_days_to_request", "Median days from notification to request", "median", "days",
-           "Median calendar days from telling the victim of the decision to the first request."),
+    Column(
+        "reviews_completed",
+        "Reviews completed",
+        "count",
+        "number",
+        "Requests whose review found the decision stands or overturned it.",
+    ),
+    Column(
+        "reviews_stands", "Decision stands", "count", "number", "Completed reviews that left the decision as it was."
+    ),
+    Column(
+        "reviews_overturned",
+        "Decision overturned",
+        "count",
+        "number",
+        "Completed reviews that overturned the decision (the victim's request succeeded).",
+    ),
+    Column(
+        "overturn_rate",
+        "Overturned",
+        "rate",
+        "% of reviews completed",
+        "Decisions overturned as a percentage of reviews completed.",
+    ),
+    Column(
+        "median_days_to_request",
+        "Median days from notification to request",
+        "median",
+        "days",
+        "Median calendar days from telling the victim of the decision to the first request.",
+    ),
 ]
 PERIOD_COLUMNS = [
     FORCE,
     Column("scheme", "Scheme", "dimension", description="Police or CPS scheme of the request."),
     Column("requests_received", "Requests received", "count", "number", "Requests received in the quarter."),
-    Column("requests_after_three_months", "Requests received after three months", "count", "number",
-           "Received more than three calendar months after the victim was told of the decision."),
+    Column(
+        "requests_after_three_months",
+        "Requests received after three months",
+        "count",
+        "number",
+        "Received more than three calendar months after the victim was told of the decision.",
+    ),
     Column("reviews_completed", "Reviews completed", "count", "number", "Reviews completed in the quarter."),
-    Column("reviews_overturned", "Decision overturned", "count", "number",
-           "Of those, reviews that overturned the decision."),
-    Column("completed_within_target", "Completed within target", "count", "number",
-           "Reviews completed within the scheme's target in working days."),
-    Column("median_working_days_to_complete", "Median working days to complete a review", "median", "working days",
-           "Median working days from the request to the completion of its review."),
+    Column(
+        "reviews_overturned",
+        "Decision overturned",
+        "count",
+        "number",
+        "Of those, reviews that overturned the decision.",
+    ),
+    Column(
+        "completed_within_target",
+        "Completed within target",
+        "count",
+        "number",
+        "Reviews completed within the scheme's target in working days.",
+    ),
+    Column(
+        "median_working_days_to_complete",
+        "Median working days to complete a review",
+        "median",
+        "working days",
+        "Median working days from the request to the completion of its review.",
+    ),
     Column("target_working_days", "Review target", "setting", "working days", "The scheme's review target."),
 ]
 NOTIFICATION_COLUMNS = [
@@ -601,14 +822,34 @@ NOTIFICATION_COLUMNS = [
     Column("scheme", "Scheme", "dimension", description="Police or CPS scheme of the decision."),
     Column("decisions", "Eligible decisions", "count", "number", "VRR-eligible decisions made in the quarter."),
     Column("notified", "Victim told", "count", "number", "Decisions with a date the victim was told."),
-    Column("not_notified", "No record of the victim being told", "count", "number",
-           "Decisions with no date the victim was told."),
-    Column("notified_within_target", "Told within target", "count", "number",
-           "Victim told within the target in working days."),
-    Column("notified_within_target_rate", "Told within target", "rate", "% of eligible decisions",
-           "Told within target as a percentage of eligible decisions."),
-    Column("median_working_days_to_notify", "Median working days to tell the victim", "median", "working days",
-           "Median working days from the decision to telling the victim, over victims told."),
+    Column(
+        "not_notified",
+        "No record of the victim being told",
+        "count",
+        "number",
+        "Decisions with no date the victim was told.",
+    ),
+    Column(
+        "notified_within_target",
+        "Told within target",
+        "count",
+        "number",
+        "Victim told within the target in working days.",
+    ),
+    Column(
+        "notified_within_target_rate",
+        "Told within target",
+        "rate",
+        "% of eligible decisions",
+        "Told within target as a percentage of eligible decisions.",
+    ),
+    Column(
+        "median_working_days_to_notify",
+        "Median working days to tell the victim",
+        "median",
+        "working days",
+        "Median working days from the decision to telling the victim, over victims told.",
+    ),
     Column("target_working_days", "Notification target", "setting", "working days", "The notification target."),
 ]
 COMPLETENESS_COLUMNS = [
@@ -623,10 +864,16 @@ WITHDRAWAL_RATE_COLUMNS = [
     FORCE,
     Column("offence_group", "Offence group", "dimension", description="Adult rape, child rape or other offences."),
     Column("outcomes_assigned", "Outcomes assigned", "count", "number", "Decisions with an outcome other than 0."),
-    Column("victim_does_not_support", "Victim did not support action", "count", "number",
-           "Of those, outcomes 14 and 16."),
-    Column("withdrawal_rate", "Victim did not support action", "rate", "% of outcomes assigned",
-           "Outcomes 14 and 16 as a percentage of outcomes assigned."),
+    Column(
+        "victim_does_not_support", "Victim did not support action", "count", "number", "Of those, outcomes 14 and 16."
+    ),
+    Column(
+        "withdrawal_rate",
+        "Victim did not support action",
+        "rate",
+        "% of outcomes assigned",
+        "Outcomes 14 and 16 as a percentage of outcomes assigned.",
+    ),
 ]
 WITHDRAWAL_COLUMNS = [
     FORCE,
@@ -638,6 +885,7 @@ WITHDRAWAL_COLUMNS = [
 
 
 # --------------------------------------------------------------------------- the whole control, once
+
 
 @dataclass
 class Control:
@@ -691,9 +939,12 @@ def control(data: MartData, threshold: int) -> Control:
     """Disclosure control over every published count. The same marts and threshold always give the same decisions,
     so the last result is kept and given again for the same input: in one process (`make run`) the export step
     reads back exactly the marts the disclosure step controlled, and need not audit them a second time."""
-    key = (threshold, data.as_at, tuple((mart, tuple(tuple(r.items()) for r in rows)) for mart, rows in
-                                         sorted(data.rows.items())),
-           tuple(tuple(r.items()) for r in data.eligibility_rules))
+    key = (
+        threshold,
+        data.as_at,
+        tuple((mart, tuple(tuple(r.items()) for r in rows)) for mart, rows in sorted(data.rows.items())),
+        tuple(tuple(r.items()) for r in data.eligibility_rules),
+    )
     if _last_control and _last_control[0][0] == key:
         return _last_control[0][1]
     counts = published_counts(data)
@@ -718,4 +969,4 @@ def with_markers(figure: Figure, *markers: str) -> Figure:
     return replace(figure, markers=tuple(dict.fromkeys((*figure.markers, *markers))))
 
 
-__all__ = ["Control", "Table", "Column", "Figure", "control", "read_marts", "export_label"]
+__all__ = ["Column", "Control", "Figure", "Table", "control", "export_label", "read_marts"]

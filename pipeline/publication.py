@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-
 import warnings
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -17,8 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import disclosure
-from pipeline.pack import (NOT_APPLICABLE, PROVISIONAL, REVISED, SYMBOLS, WITHHELD, Column, Figure, MartData,
-                           Table, period_label, quarter_name)
+from pipeline.pack import (
+    NOT_APPLICABLE,
+    PROVISIONAL,
+    REVISED,
+    SYMBOLS,
+    Column,
+    Figure,
+    Table,
+    period_label,
+    quarter_name,
+)
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 TITLE = "Victims' Right to Review: quarterly review pack"
@@ -26,8 +34,8 @@ BASIS_TEXT = {
     "cohort": "Cohort basis: decisions made in the quarter, and what has happened to them since.",
     "rolling": "Cohort basis, rolling: decisions made in the four quarters ending with the quarter, pooled.",
     "period": "Period basis: requests received and reviews completed in the quarter, whatever the quarter of the "
-              "decision (as the CPS publishes). Its totals differ from the cohort basis, which counts by the "
-              "quarter of the decision.",
+    "decision (as the CPS publishes). Its totals differ from the cohort basis, which counts by the "
+    "quarter of the decision.",
 }
 
 
@@ -57,6 +65,7 @@ class PackInfo:
 
 
 # --------------------------------------------------------------------------- cell values
+
 
 def percent(fraction: float) -> Decimal:
     """A fraction as a percentage with one decimal place, halves rounded up (4.25% -> 4.3%)."""
@@ -129,8 +138,9 @@ def current_figures(tables: list[Table]) -> Figures:
             for column in figure_columns(table):
                 figure = row[column.name]
                 value = shown(column, figure)
-                out[(table.name, row_id(table, row), column.name)] = text_cell(value) if value is not None else "".join(
-                    figure.markers)
+                out[(table.name, row_id(table, row), column.name)] = (
+                    text_cell(value) if value is not None else "".join(figure.markers)
+                )
     return out
 
 
@@ -155,12 +165,13 @@ def read_previous(folder: Path | None, tables: list[Table]) -> tuple[Figures | N
     revisions = []
     if revisions_path.exists():
         with revisions_path.open(newline="", encoding="utf-8") as handle:
-            revisions = [r for r in csv.DictReader(handle)]
+            revisions = list(csv.DictReader(handle))
     return out, revisions
 
 
-def revisions_between(previous: Figures | None, previous_revisions: list[dict], current: Figures,
-                      tables: list[Table]) -> list[dict]:
+def revisions_between(
+    previous: Figures | None, previous_revisions: list[dict], current: Figures, tables: list[Table]
+) -> list[dict]:
     """Figures published in both packs whose values differ. When nothing differs from the previous pack (a rerun),
     the previous pack's own revisions stand, so a rerun writes the same files."""
     if previous is None:
@@ -176,15 +187,17 @@ def revisions_between(previous: Figures | None, previous_revisions: list[dict], 
         if old is None or old == new or not _is_number(old) or not _is_number(new):
             continue
         table, ident, name = key
-        out.append({
-            "table": titles[table],
-            "breakdown": "; ".join(f"{c.label}: {v}" for c, v in zip(dims[table], ident)),
-            "figure": labels[(table, name)],
-            "previous": old,
-            "revised": new,
-            "change": text_cell(float(Decimal(new) - Decimal(old))),
-            "_key": f"{table}|{'|'.join(ident)}|{name}",
-        })
+        out.append(
+            {
+                "table": titles[table],
+                "breakdown": "; ".join(f"{c.label}: {v}" for c, v in zip(dims[table], ident, strict=True)),
+                "figure": labels[(table, name)],
+                "previous": old,
+                "revised": new,
+                "change": text_cell(float(Decimal(new) - Decimal(old))),
+                "_key": f"{table}|{'|'.join(ident)}|{name}",
+            }
+        )
     return out
 
 
@@ -197,6 +210,7 @@ def is_revised(keys: set[str], table: Table, row: dict, column: Column) -> bool:
 
 
 # --------------------------------------------------------------------------- CSV files
+
 
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -215,8 +229,7 @@ def write_tidy_csv(path: Path, table: Table, revised: set[str]) -> None:
         out: list[Any] = [row[c.name] for c in dimension_columns(table)]
         for column in figure_columns(table):
             figure = row[column.name]
-            out += [shown(column, figure),
-                    markers(figure, row["provisional"], is_revised(revised, table, row, column))]
+            out += [shown(column, figure), markers(figure, row["provisional"], is_revised(revised, table, row, column))]
         rows.append(out)
     write_csv(path, header, rows)
 
@@ -233,8 +246,16 @@ def write_dictionary(path: Path, tables: list[Table]) -> None:
             unit = "percentage, one decimal place" if column.kind == "rate" else column.unit
             rows.append([f"{table.name}.csv", column.name, column.label, column.kind, unit, column.description])
             if column.kind != "dimension":
-                rows.append([f"{table.name}.csv", f"{column.name}_marker", f"{column.label}: markers", "marker", "",
-                             "Shorthand for the figure: " + "; ".join(f"{k} {v}" for k, v in SYMBOLS.items())])
+                rows.append(
+                    [
+                        f"{table.name}.csv",
+                        f"{column.name}_marker",
+                        f"{column.label}: markers",
+                        "marker",
+                        "",
+                        "Shorthand for the figure: " + "; ".join(f"{k} {v}" for k, v in SYMBOLS.items()),
+                    ]
+                )
     rows.append(["revisions.csv", "table", "Table", "dimension", "", "The table (worksheet) of the revised figure."])
     rows.append(["revisions.csv", "breakdown", "Breakdown", "dimension", "", "The row of the revised figure."])
     rows.append(["revisions.csv", "figure", "Figure", "dimension", "", "The revised figure."])
@@ -246,6 +267,7 @@ def write_dictionary(path: Path, tables: list[Table]) -> None:
 
 
 # --------------------------------------------------------------------------- the workbook
+
 
 def cell(column: Column, figure: Figure) -> Any:
     value = shown(column, figure)
@@ -280,34 +302,65 @@ def notes_rows(info: PackInfo) -> list[tuple[str, str]]:
     )
     return [
         ("cohort", BASIS_TEXT["cohort"]),
-        ("rolling", BASIS_TEXT["rolling"] + " Counts are added up over the window and the rate and interval "
-         "recomputed on the totals, never averaged."),
+        (
+            "rolling",
+            BASIS_TEXT["rolling"] + " Counts are added up over the window and the rate and interval "
+            "recomputed on the totals, never averaged.",
+        ),
         ("period", BASIS_TEXT["period"]),
-        ("eligibility", "A decision is VRR-eligible when a rule in force covers it. Rules in force for this pack: "
-         + rules + ". These rules are inferred from the schemes' published guidance; no official mapping of "
-         "outcome codes to VRR eligibility is published."),
-        ("uptake", "Uptake is decisions with at least one VRR request as a percentage of eligible decisions. A "
-         "request counts when its decision is known and it is dated on or after the decision. The 95% interval "
-         "is the Wilson score interval."),
-        ("provisional", "Figures for a quarter are provisional [p] until six months after its start: decisions "
-         "can still be recorded or corrected, and victims have three months from being told to ask for a review."),
-        ("disclosure", f"Disclosure control: counts from 1 to {info.threshold - 1} are withheld [c]; 0 is shown. "
-         "Where a withheld count could be worked out from the totals published in this pack or another pack "
-         "(by subtraction across categories, forces or the quarters of a rolling window), another count is "
-         "withheld as well. Rates, intervals and medians that depend on a withheld count are withheld, and a "
-         f"median over fewer than {info.threshold} values is withheld."),
-        ("rounding", "Percentages are shown to one decimal place, halves rounded up. Medians are in days or "
-         "working days; a median of an even number of values is the mean of the two middle values."),
+        (
+            "eligibility",
+            "A decision is VRR-eligible when a rule in force covers it. Rules in force for this pack: "
+            + rules
+            + ". These rules are inferred from the schemes' published guidance; no official mapping of "
+            "outcome codes to VRR eligibility is published.",
+        ),
+        (
+            "uptake",
+            "Uptake is decisions with at least one VRR request as a percentage of eligible decisions. A "
+            "request counts when its decision is known and it is dated on or after the decision. The 95% interval "
+            "is the Wilson score interval.",
+        ),
+        (
+            "provisional",
+            "Figures for a quarter are provisional [p] until six months after its start: decisions "
+            "can still be recorded or corrected, and victims have three months from being told to ask for a review.",
+        ),
+        (
+            "disclosure",
+            f"Disclosure control: counts from 1 to {info.threshold - 1} are withheld [c]; 0 is shown. "
+            "Where a withheld count could be worked out from the totals published in this pack or another pack "
+            "(by subtraction across categories, forces or the quarters of a rolling window), another count is "
+            "withheld as well. Rates, intervals and medians that depend on a withheld count are withheld, and a "
+            f"median over fewer than {info.threshold} values is withheld.",
+        ),
+        (
+            "rounding",
+            "Percentages are shown to one decimal place, halves rounded up. Medians are in days or "
+            "working days; a median of an even number of values is the mean of the two middle values.",
+        ),
         ("working_days", "Working days are Monday to Friday, excluding bank holidays in England and Wales."),
         ("decisions", "The tables count decisions, not victims: a victim with two eligible decisions counts twice."),
         ("symbols", "Symbols used: " + "; ".join(f"{k} {v}" for k, v in SYMBOLS.items()) + "."),
-        ("revisions", "A figure marked [r] differs from the one published in the previous pack for this quarter; "
-         "the Revisions worksheet lists each with its previous value and the change."),
+        (
+            "revisions",
+            "A figure marked [r] differs from the one published in the previous pack for this quarter; "
+            "the Revisions worksheet lists each with its previous value and the change.",
+        ),
     ]
 
 
-GENERAL_NOTES = ("eligibility", "uptake", "provisional", "disclosure", "rounding", "working_days", "decisions",
-                 "symbols", "revisions")
+GENERAL_NOTES = (
+    "eligibility",
+    "uptake",
+    "provisional",
+    "disclosure",
+    "rounding",
+    "working_days",
+    "decisions",
+    "symbols",
+    "revisions",
+)
 
 
 def gp_table(table: Table, revised: set[str]):
@@ -333,9 +386,13 @@ def gp_table(table: Table, revised: set[str]):
         table=frame,
         table_name=f"{table.name}_table",
         title=table.title + f"$${table.basis}$$",
-        subtitles=[table.description, *table.notes, "Status says whether a row's figures are provisional [p] "
-                   "or revised [r]; [c] marks a withheld figure, [z] a rate or median with nothing to count.",
-                   "Notes for every table: " + "".join(f"$${name}$$" for name in GENERAL_NOTES)],
+        subtitles=[
+            table.description,
+            *table.notes,
+            "Status says whether a row's figures are provisional [p] "
+            "or revised [r]; [c] marks a withheld figure, [z] a rate or median with nothing to count.",
+            "Notes for every table: " + "".join(f"$${name}$$" for name in GENERAL_NOTES),
+        ],
         units=units or None,
         scope="England and Wales police forces in the landing extracts; VRR-eligible decisions unless stated.",
         source="Police and CPS decision and VRR request extracts, through the VRR uptake warehouse.",
@@ -345,8 +402,11 @@ def gp_table(table: Table, revised: set[str]):
 
 def header(column: Column) -> str:
     """Unique header text: a rate sharing its label with a count says so."""
-    return f"{column.label} rate" if column.kind == "rate" and column.label in {
-        "Told within target", "Victim did not support action"} else column.label
+    return (
+        f"{column.label} rate"
+        if column.kind == "rate" and column.label in {"Told within target", "Victim did not support action"}
+        else column.label
+    )
 
 
 def revisions_table(revisions: list[dict]):
@@ -355,8 +415,10 @@ def revisions_table(revisions: list[dict]):
 
     columns = ["Table", "Breakdown", "Figure", "Previous value", "Revised value", "Change"]
     if revisions:
-        records = [[r["table"], r["breakdown"], r["figure"], float(r["previous"]), float(r["revised"]),
-                    float(r["change"])] for r in revisions]
+        records = [
+            [r["table"], r["breakdown"], r["figure"], float(r["previous"]), float(r["revised"]), float(r["change"])]
+            for r in revisions
+        ]
     else:
         records = [["None", "No figure differs from the previous pack for this quarter", "[z]", "[z]", "[z]", "[z]"]]
     return gpt.GPTable(
@@ -387,10 +449,16 @@ def write_workbook(path: Path, info: PackInfo, tables: list[Table], revisions: l
         ],
         about=[
             [{"bold": True}, "Counting bases"],
-            BASIS_TEXT["cohort"], BASIS_TEXT["rolling"], BASIS_TEXT["period"],
+            BASIS_TEXT["cohort"],
+            BASIS_TEXT["rolling"],
+            BASIS_TEXT["period"],
             [{"bold": True}, "Status"],
-            ("The figures for this quarter are provisional [p]: they will change as investigations close and the "
-             "three-month request window runs." if provisional else "The figures for this quarter are final."),
+            (
+                "The figures for this quarter are provisional [p]: they will change as investigations close and the "
+                "three-month request window runs."
+                if provisional
+                else "The figures for this quarter are final."
+            ),
             [{"bold": True}, "Disclosure control"],
             f"Counts from 1 to {info.threshold - 1} are withheld and shown as [c], with other figures withheld where "
             "they would let a withheld count be worked out. The Notes worksheet explains every rule and symbol.",
@@ -401,22 +469,33 @@ def write_workbook(path: Path, info: PackInfo, tables: list[Table], revisions: l
         ],
         contact=[info.contact],
     )
-    notes = pd.DataFrame({"Note reference": [k for k, _ in notes_rows(info)],
-                          "Note text": [t for _, t in notes_rows(info)]})
+    notes = pd.DataFrame(
+        {"Note reference": [k for k, _ in notes_rows(info)], "Note text": [t for _, t in notes_rows(info)]}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         workbook = gpt.produce_workbook(
-            filename=str(path), sheets=sheets, cover=cover, notes_table=notes,
+            filename=str(path),
+            sheets=sheets,
+            cover=cover,
+            notes_table=notes,
             contentsheet_options={"additional_elements": ["subtitles"]},
         )
         stamp = dt.datetime.combine(info.as_at, dt.time())
-        workbook.set_properties({"title": f"{TITLE}: {info.period_label}", "author": "vrr-uptake",
-                                 "created": stamp, "comments": f"Data as at {info.as_at:%d %B %Y}"})
+        workbook.set_properties(
+            {
+                "title": f"{TITLE}: {info.period_label}",
+                "author": "vrr-uptake",
+                "created": stamp,
+                "comments": f"Data as at {info.as_at:%d %B %Y}",
+            }
+        )
         workbook.set_custom_property("Language", "en-GB")
         workbook.close()
 
 
 # --------------------------------------------------------------------------- the HTML page's data
+
 
 def published_rate(column_kind: str, figure: Figure) -> float | None:
     return None if figure.value is None else float(percent(figure.value)) / 100
@@ -428,39 +507,70 @@ def chart_data(info: PackInfo, tables: dict[str, Table]) -> dict[str, Any]:
         if row["force"] != "All forces":
             continue
         series = "All victims" if row["cohort_dimension"] == "All victims" else f"{row['cohort_value']} scheme"
-        trend_rows.append({
-            "period_start": row["period_start"], "period_label": row["quarter"], "series": series,
-            "rate": published_rate("rate", row["uptake_rate"]), "lower": published_rate("rate", row["uptake_ci_lower"]),
-            "upper": published_rate("rate", row["uptake_ci_upper"]), "provisional": bool(row["provisional"]),
+        trend_rows.append(
+            {
+                "period_start": row["period_start"],
+                "period_label": row["quarter"],
+                "series": series,
+                "rate": published_rate("rate", row["uptake_rate"]),
+                "lower": published_rate("rate", row["uptake_ci_lower"]),
+                "upper": published_rate("rate", row["uptake_ci_upper"]),
+                "provisional": bool(row["provisional"]),
+                "marker": markers(row["uptake_rate"], row["provisional"], False),
+            }
+        )
+    cohort_rows = [
+        {
+            "dimension": row["cohort_dimension"],
+            "category": row["cohort_value"],
+            "rate": published_rate("rate", row["uptake_rate"]),
+            "lower": published_rate("rate", row["uptake_ci_lower"]),
+            "upper": published_rate("rate", row["uptake_ci_upper"]),
             "marker": markers(row["uptake_rate"], row["provisional"], False),
-        })
-    cohort_rows = [{
-        "dimension": row["cohort_dimension"], "category": row["cohort_value"],
-        "rate": published_rate("rate", row["uptake_rate"]), "lower": published_rate("rate", row["uptake_ci_lower"]),
-        "upper": published_rate("rate", row["uptake_ci_upper"]),
-        "marker": markers(row["uptake_rate"], row["provisional"], False),
-    } for row in tables["uptake_rolling"].rows if row["force"] == "All forces"]
+        }
+        for row in tables["uptake_rolling"].rows
+        if row["force"] == "All forces"
+    ]
     outcome_rows = []
     for row in tables["review_outcomes"].rows:
         if row["force"] != "All forces" or row["scheme"] == "All schemes":
             continue
         for name, label in (("reviews_stands", "Decision stands"), ("reviews_overturned", "Decision overturned")):
-            outcome_rows.append({"scheme": row["scheme"], "outcome": label, "reviews": row[name].value,
-                                 "marker": markers(row[name], row["provisional"], False)})
-    completeness_rows = [{
-        "population": row["population"], "characteristic": row["characteristic"],
-        "rate": published_rate("rate", row["completeness_rate"]),
-        "marker": markers(row["completeness_rate"], row["provisional"], False),
-    } for row in tables["completeness"].rows if row["force"] == "All forces"]
+            outcome_rows.append(
+                {
+                    "scheme": row["scheme"],
+                    "outcome": label,
+                    "reviews": row[name].value,
+                    "marker": markers(row[name], row["provisional"], False),
+                }
+            )
+    completeness_rows = [
+        {
+            "population": row["population"],
+            "characteristic": row["characteristic"],
+            "rate": published_rate("rate", row["completeness_rate"]),
+            "marker": markers(row["completeness_rate"], row["provisional"], False),
+        }
+        for row in tables["completeness"].rows
+        if row["force"] == "All forces"
+    ]
     return {
-        "uptake_trend": {"title": f"VRR uptake by quarter, eight quarters to {info.period_label}, all forces",
-                         "rows": trend_rows},
-        "uptake_by_cohort": {"title": f"VRR uptake by victim cohort, four quarters to {info.period_label}, all forces",
-                             "rows": cohort_rows},
-        "review_outcomes": {"title": f"Completed reviews by outcome and scheme, decisions made in {info.period_label}",
-                            "rows": outcome_rows},
-        "completeness": {"title": f"Recording of protected characteristics, {info.period_label}, all forces",
-                         "rows": completeness_rows},
+        "uptake_trend": {
+            "title": f"VRR uptake by quarter, eight quarters to {info.period_label}, all forces",
+            "rows": trend_rows,
+        },
+        "uptake_by_cohort": {
+            "title": f"VRR uptake by victim cohort, four quarters to {info.period_label}, all forces",
+            "rows": cohort_rows,
+        },
+        "review_outcomes": {
+            "title": f"Completed reviews by outcome and scheme, decisions made in {info.period_label}",
+            "rows": outcome_rows,
+        },
+        "completeness": {
+            "title": f"Recording of protected characteristics, {info.period_label}, all forces",
+            "rows": completeness_rows,
+        },
     }
 
 
@@ -485,49 +595,90 @@ def uptake_sentence(columns: dict[str, Column], row: dict, decisions: str, reque
     if asked.withheld:
         return opening + "; the number with a request and the uptake are withheld [c]."
     if rate.withheld or lower.withheld or upper.withheld:
-        return opening + "; " + requests.format(say(columns["decisions_with_request"], asked)) + \
-            " (the uptake is withheld [c])."
-    return (opening + "; " + requests.format(say(columns["decisions_with_request"], asked)) +
-            f" (uptake {say(columns['uptake_rate'], rate)}, 95% interval {say(columns['uptake_ci_lower'], lower)} "
-            f"to {say(columns['uptake_ci_upper'], upper)}).")
+        return (
+            opening
+            + "; "
+            + requests.format(say(columns["decisions_with_request"], asked))
+            + " (the uptake is withheld [c])."
+        )
+    return (
+        opening
+        + "; "
+        + requests.format(say(columns["decisions_with_request"], asked))
+        + f" (uptake {say(columns['uptake_rate'], rate)}, 95% interval {say(columns['uptake_ci_lower'], lower)} "
+        f"to {say(columns['uptake_ci_upper'], upper)})."
+    )
 
 
 def narrative(info: PackInfo, tables: dict[str, Table], provisional_quarters: list[str]) -> dict[str, list[str]]:
     columns = {c.name: c for t in tables.values() for c in t.columns}
     summary = []
-    quarter = next((r for r in tables["uptake_quarter"].rows
-                    if r["force"] == "All forces" and r["cohort_dimension"] == "All victims"), None)
+    quarter = next(
+        (
+            r
+            for r in tables["uptake_quarter"].rows
+            if r["force"] == "All forces" and r["cohort_dimension"] == "All victims"
+        ),
+        None,
+    )
     if quarter:
-        summary.append(uptake_sentence(
-            columns, quarter, f"In {info.period_name}, {{}} decisions a victim could ask to have reviewed were made "
-            "across all forces", "victims asked for a review of {} of them"))
+        summary.append(
+            uptake_sentence(
+                columns,
+                quarter,
+                f"In {info.period_name}, {{}} decisions a victim could ask to have reviewed were made "
+                "across all forces",
+                "victims asked for a review of {} of them",
+            )
+        )
     else:
         summary.append(f"No VRR-eligible decision was made in {info.period_name}.")
-    rolling = next((r for r in tables["uptake_rolling"].rows
-                    if r["force"] == "All forces" and r["cohort_dimension"] == "All victims"), None)
+    rolling = next(
+        (
+            r
+            for r in tables["uptake_rolling"].rows
+            if r["force"] == "All forces" and r["cohort_dimension"] == "All victims"
+        ),
+        None,
+    )
     if rolling:
-        summary.append(uptake_sentence(columns, rolling, "Over the four quarters to the end of the quarter: {} "
-                                       "eligible decisions", "{} with a request"))
-    reviews = next((r for r in tables["review_outcomes"].rows
-                    if r["force"] == "All forces" and r["scheme"] == "All schemes"), None)
+        summary.append(
+            uptake_sentence(
+                columns,
+                rolling,
+                "Over the four quarters to the end of the quarter: {} eligible decisions",
+                "{} with a request",
+            )
+        )
+    reviews = next(
+        (r for r in tables["review_outcomes"].rows if r["force"] == "All forces" and r["scheme"] == "All schemes"), None
+    )
     if reviews:
-        completed, stood, overturned = (reviews[n] for n in ("reviews_completed", "reviews_stands",
-                                                             "reviews_overturned"))
+        completed, stood, overturned = (
+            reviews[n] for n in ("reviews_completed", "reviews_stands", "reviews_overturned")
+        )
         opening = "Of the requests about the quarter's decisions, "
         if completed.withheld:
             summary.append(opening + "the number of reviews completed so far and their outcomes are withheld [c].")
         elif stood.withheld or overturned.withheld:
-            summary.append(opening + f"{say(columns['reviews_completed'], completed)} reviews have been completed "
-                           "so far; their outcomes are withheld [c].")
+            summary.append(
+                opening + f"{say(columns['reviews_completed'], completed)} reviews have been completed "
+                "so far; their outcomes are withheld [c]."
+            )
         else:
-            summary.append(opening + f"{say(columns['reviews_completed'], completed)} reviews have been completed "
-                           f"so far: the decision stood in {say(columns['reviews_stands'], stood)} and was "
-                           f"overturned in {say(columns['reviews_overturned'], overturned)}.")
+            summary.append(
+                opening + f"{say(columns['reviews_completed'], completed)} reviews have been completed "
+                f"so far: the decision stood in {say(columns['reviews_stands'], stood)} and was "
+                f"overturned in {say(columns['reviews_overturned'], overturned)}."
+            )
     basis = [BASIS_TEXT["cohort"], BASIS_TEXT["rolling"], BASIS_TEXT["period"]]
     caveats = [
-        ("Provisional quarters [p]: " + ", ".join(provisional_quarters) + ". Their figures will change as "
-         "investigations close and the three-month request window runs.") if provisional_quarters else
-        "No quarter shown here is provisional.",
+        (
+            "Provisional quarters [p]: " + ", ".join(provisional_quarters) + ". Their figures will change as "
+            "investigations close and the three-month request window runs."
+        )
+        if provisional_quarters
+        else "No quarter shown here is provisional.",
         f"Small numbers: counts from 1 to {info.threshold - 1} are withheld [c], and other figures are withheld "
         "where they would let a withheld count be worked out. Single quarters of one force are small: read the "
         "rolling four-quarter figures.",
@@ -565,13 +716,10 @@ def report_data(info: PackInfo, tables: list[Table], files: list[dict]) -> dict[
 
 def withheld_counts(tables: list[Table]) -> dict[str, int]:
     """Cells withheld in a pack's tables, by rule."""
-    out = {rule: 0 for rule in disclosure.RULE_TEXT}
+    out = dict.fromkeys(disclosure.RULE_TEXT, 0)
     for table in tables:
         for row in table.rows:
             for column in figure_columns(table):
                 if row[column.name].withheld:
                     out[row[column.name].rule] += 1
     return out
-
-
-

@@ -38,13 +38,16 @@ ALL_WITHHELD = "No figure in this chart can be published: every value is withhel
 CHARTS = {
     "uptake_trend": {
         "heading": "Uptake by quarter",
-        "subtitle": ["Requests for a review as a percentage of qualifying decisions; shaded band: 95% confidence "
-                     "interval."],
+        "subtitle": [
+            "Requests for a review as a percentage of qualifying decisions; shaded band: 95% confidence interval."
+        ],
     },
     "uptake_by_cohort": {
         "heading": "Uptake by group of victims",
-        "subtitle": ["Requests for a review as a percentage of qualifying decisions, four quarters pooled; line: 95% "
-                     "confidence interval."],
+        "subtitle": [
+            "Requests for a review as a percentage of qualifying decisions, four quarters pooled; line: 95% "
+            "confidence interval."
+        ],
     },
     "review_outcomes": {
         "heading": "Outcomes of completed reviews",
@@ -61,8 +64,12 @@ def render_report(pack: dict) -> str:
     """The review pack's HTML page for one quarter's pack; the same dict always gives the same text."""
     charts = pack.get("charts", {})
     sections = []
-    for key, builder in (("uptake_trend", _trend), ("uptake_by_cohort", _cohort),
-                         ("review_outcomes", _outcomes), ("completeness", _completeness)):
+    for key, builder in (
+        ("uptake_trend", _trend),
+        ("uptake_by_cohort", _cohort),
+        ("review_outcomes", _outcomes),
+        ("completeness", _completeness),
+    ):
         spec = charts.get(key, {"title": CHARTS[key]["heading"], "rows": []})
         sections.append(builder(key, spec, pack))
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -82,8 +89,20 @@ def render_report(pack: dict) -> str:
 def _long_date(iso: str) -> str:
     """2024-09-30 -> 30 September 2024 (the GOV.UK style), independent of the machine's locale."""
     day = dt.date.fromisoformat(iso)
-    months = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-              "October", "November", "December"]
+    months = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ]
     return f"{day.day} {months[day.month - 1]} {day.year}"
 
 
@@ -131,21 +150,55 @@ def _in_order(values) -> list:
 
 def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     """One sober style for every chart: dark text, light grid, no chart border."""
-    return chart.configure(font=FONT, background="white", aria=False).configure_view(
-        stroke=None
-    ).configure_mark(aria=False).configure_axis(
-        labelFontSize=13, titleFontSize=13, labelColor=TEXT, titleColor=TEXT, titleFontWeight="bold",
-        gridColor=GRID, domainColor=MUTED, tickColor=MUTED, titlePadding=10,
-    ).configure_title(
-        fontSize=17, color=TEXT, anchor="start", subtitleFontSize=13, subtitleColor=MUTED, subtitlePadding=6,
-        offset=16,
-    ).configure_legend(
-        labelFontSize=13, titleFontSize=13, labelColor=TEXT, titleColor=TEXT, orient="top", direction="horizontal",
-        symbolStrokeWidth=0, symbolSize=110, columnPadding=22, labelLimit=260,
-        titleOrient="left", titlePadding=12,
-    ).configure_header(
-        labelFontSize=14, labelColor=TEXT, labelFontWeight="bold", labelAngle=0, labelAlign="left",
-        labelOrient="top", labelAnchor="start", labelPadding=8, title=None,
+    return (
+        chart.configure(font=FONT, background="white", aria=False)
+        .configure_view(stroke=None)
+        .configure_mark(aria=False)
+        .configure_axis(
+            labelFontSize=13,
+            titleFontSize=13,
+            labelColor=TEXT,
+            titleColor=TEXT,
+            titleFontWeight="bold",
+            gridColor=GRID,
+            domainColor=MUTED,
+            tickColor=MUTED,
+            titlePadding=10,
+        )
+        .configure_title(
+            fontSize=17,
+            color=TEXT,
+            anchor="start",
+            subtitleFontSize=13,
+            subtitleColor=MUTED,
+            subtitlePadding=6,
+            offset=16,
+        )
+        .configure_legend(
+            labelFontSize=13,
+            titleFontSize=13,
+            labelColor=TEXT,
+            titleColor=TEXT,
+            orient="top",
+            direction="horizontal",
+            symbolStrokeWidth=0,
+            symbolSize=110,
+            columnPadding=22,
+            labelLimit=260,
+            titleOrient="left",
+            titlePadding=12,
+        )
+        .configure_header(
+            labelFontSize=14,
+            labelColor=TEXT,
+            labelFontWeight="bold",
+            labelAngle=0,
+            labelAlign="left",
+            labelOrient="top",
+            labelAnchor="start",
+            labelPadding=8,
+            title=None,
+        )
     )
 
 
@@ -161,85 +214,154 @@ def _trend(key: str, spec: dict, pack: dict) -> dict:
     quarters = [label for _, label in sorted({(r["period_start"], r["period_label"]) for r in rows})]
     present = _in_order(r["series"] for r in rows)
     series = [s for s in SERIES_ORDER if s in present] + [s for s in present if s not in SERIES_ORDER]
-    provisional = [q for q in quarters if q in pack.get("provisional_quarters", [])
-                   or any(r["provisional"] and r["period_label"] == q for r in rows)]
+    provisional = [
+        q
+        for q in quarters
+        if q in pack.get("provisional_quarters", []) or any(r["provisional"] and r["period_label"] == q for r in rows)
+    ]
     rows = sorted(rows, key=lambda r: (series.index(r["series"]), r["period_start"]))
     table = {
         "columns": ["Quarter", "Series", "Uptake rate", "95% confidence interval", "Symbols"],
         "numeric": [False, False, True, True, False],
-        "rows": [[r["period_label"], r["series"], _percent(r["rate"], r["marker"]),
-                  _interval(r["lower"], r["upper"], r["marker"]), r["marker"]] for r in rows],
+        "rows": [
+            [
+                r["period_label"],
+                r["series"],
+                _percent(r["rate"], r["marker"]),
+                _interval(r["lower"], r["upper"], r["marker"]),
+                r["marker"],
+            ]
+            for r in rows
+        ],
     }
     notes = []
     if provisional:
-        notes.append("Provisional: " + ", ".join(provisional) + ". Figures for these quarters can still change "
-                     "as late requests and reviews are recorded; they are marked [p] and drawn as hollow points.")
+        notes.append(
+            "Provisional: " + ", ".join(provisional) + ". Figures for these quarters can still change "
+            "as late requests and reviews are recorded; they are marked [p] and drawn as hollow points."
+        )
     if any(r["rate"] is None for r in rows):
         notes.append("A gap in a line is a figure that is not published (see the table for its symbol).")
-    plotted = [{"quarter": r["period_label"], "series": r["series"], "rate": _shown_rate(r["rate"]),
-                "lower": _shown_rate(r["lower"]), "upper": _shown_rate(r["upper"]),
-                "status": "Provisional" if r["provisional"] else "Final"} for r in rows]
+    plotted = [
+        {
+            "quarter": r["period_label"],
+            "series": r["series"],
+            "rate": _shown_rate(r["rate"]),
+            "lower": _shown_rate(r["lower"]),
+            "upper": _shown_rate(r["upper"]),
+            "status": "Provisional" if r["provisional"] else "Final",
+        }
+        for r in rows
+    ]
     chart = None
     if any(p["rate"] is not None for p in plotted):
         width = 620
 
         def by_series(channel, values):
-            return channel("series:N", title="Series", sort=series,
-                           scale=alt.Scale(domain=series, range=values[:len(series)]))
+            return channel(
+                "series:N", title="Series", sort=series, scale=alt.Scale(domain=series, range=values[: len(series)])
+            )
 
         bands = alt.Scale(type="band", domain=quarters, paddingInner=0, paddingOuter=0)
-        x = alt.X("quarter:N", title="Quarter (financial year)", sort=quarters, bandPosition=0.5, scale=bands,
-                  axis=alt.Axis(labelAngle=0, labelAlign="center", labelExpr="split(datum.label, ' ')",
-                                labelLineHeight=16, grid=False))
-        y = alt.Y("rate:Q", title="Uptake rate", axis=alt.Axis(format=".1~%", tickCount=6),
-                  scale=alt.Scale(zero=True, nice=True))
+        x = alt.X(
+            "quarter:N",
+            title="Quarter (financial year)",
+            sort=quarters,
+            bandPosition=0.5,
+            scale=bands,
+            axis=alt.Axis(
+                labelAngle=0, labelAlign="center", labelExpr="split(datum.label, ' ')", labelLineHeight=16, grid=False
+            ),
+        )
+        y = alt.Y(
+            "rate:Q",
+            title="Uptake rate",
+            axis=alt.Axis(format=".1~%", tickCount=6),
+            scale=alt.Scale(zero=True, nice=True),
+        )
         layers = []
         if provisional:
             marks = alt.Data(values=[{"quarter": q, "label": "Provisional"} for q in provisional])
-            layers.append(alt.Chart(marks).mark_rect(color=SHADE).encode(
-                x=alt.X("quarter:N", sort=quarters, scale=bands)))
-            layers.append(alt.Chart(marks).mark_text(baseline="top", dy=6, fontSize=13, fontStyle="italic",
-                                                     color=TEXT).encode(
-                x=alt.X("quarter:N", sort=quarters, bandPosition=0.5, scale=bands), y=alt.value(0),
-                text="label:N"))
+            layers.append(
+                alt.Chart(marks).mark_rect(color=SHADE).encode(x=alt.X("quarter:N", sort=quarters, scale=bands))
+            )
+            layers.append(
+                alt.Chart(marks)
+                .mark_text(baseline="top", dy=6, fontSize=13, fontStyle="italic", color=TEXT)
+                .encode(
+                    x=alt.X("quarter:N", sort=quarters, bandPosition=0.5, scale=bands), y=alt.value(0), text="label:N"
+                )
+            )
         base = alt.Chart(alt.Data(values=plotted))
         # One band per series in its colour, unencoded: a legend-less colour channel would remove the legend.
-        for colour, name in zip(PALETTE, series):
-            layers.append(base.mark_area(opacity=0.13, color=colour, invalid="break-paths-filter-domains").encode(
-                x=x, y="lower:Q", y2="upper:Q").transform_filter(alt.datum.series == name))
-        layers.append(base.mark_line(strokeWidth=2.5, invalid="break-paths-filter-domains").encode(
-            x=x, y=y, color=by_series(alt.Color, PALETTE), strokeDash=by_series(alt.StrokeDash, DASHES)))
+        for colour, name in zip(PALETTE, series, strict=False):
+            layers.append(
+                base.mark_area(opacity=0.13, color=colour, invalid="break-paths-filter-domains")
+                .encode(x=x, y="lower:Q", y2="upper:Q")
+                .transform_filter(alt.datum.series == name)
+            )
+        layers.append(
+            base.mark_line(strokeWidth=2.5, invalid="break-paths-filter-domains").encode(
+                x=x, y=y, color=by_series(alt.Color, PALETTE), strokeDash=by_series(alt.StrokeDash, DASHES)
+            )
+        )
         for status, look in (("Final", {"filled": True}), ("Provisional", {"filled": False, "fill": "white"})):
-            layers.append(base.mark_point(size=75, strokeWidth=2, opacity=1, **look).encode(
-                x=x, y=y, color=by_series(alt.Color, PALETTE), shape=by_series(alt.Shape, SHAPES),
-            ).transform_filter(alt.datum.status == status))
+            layers.append(
+                base.mark_point(size=75, strokeWidth=2, opacity=1, **look)
+                .encode(
+                    x=x,
+                    y=y,
+                    color=by_series(alt.Color, PALETTE),
+                    shape=by_series(alt.Shape, SHAPES),
+                )
+                .transform_filter(alt.datum.status == status)
+            )
         hollow = ("Hollow points: provisional figures.",) if any(p["status"] == "Provisional" for p in plotted) else ()
         chart = alt.layer(*layers).properties(width=width, height=320, title=_title(spec, key, width, hollow))
-    description = (f"Line chart of the uptake rate in each quarter from {quarters[0]} to {quarters[-1]} for "
-                   f"{', '.join(series)}, with 95% confidence intervals." if quarters else "")
+    description = (
+        f"Line chart of the uptake rate in each quarter from {quarters[0]} to {quarters[-1]} for "
+        f"{', '.join(series)}, with 95% confidence intervals."
+        if quarters
+        else ""
+    )
     return _section(key, spec, chart, table, notes, description)
 
 
 def _labelled(group: str, item: str, value, text: str | None, text_at, marker: str, **fields) -> dict:
     """A category of a horizontal chart: its label written beside the mark, or its withholding symbol at zero."""
-    return {"group": group, "item": item, "value": value, **fields,
-            "text": text if value is not None else _withheld(marker),
-            "text_at": (value if text_at is None else text_at) if value is not None else 0}
+    return {
+        "group": group,
+        "item": item,
+        "value": value,
+        **fields,
+        "text": text if value is not None else _withheld(marker),
+        "text_at": (value if text_at is None else text_at) if value is not None else 0,
+    }
 
 
 def _horizontal(data: list[dict], marks: list, x: dict, groups: list[str], title, width: int = 420):
     """Categories down the page, one panel per group: the marks, then each category's label or symbol.
     `x` holds the value axis's title, axis and scale."""
-    y = alt.Y("item:N", title=None, sort=None,
-              axis=alt.Axis(labelLimit=400, ticks=False, labelPadding=8))
-    text = alt.Chart().mark_text(align="left", dx=6, fontSize=13, color=TEXT).encode(
-        x=alt.X("text_at:Q", **x), y=y, text="text:N")
+    y = alt.Y("item:N", title=None, sort=None, axis=alt.Axis(labelLimit=400, ticks=False, labelPadding=8))
+    text = (
+        alt.Chart()
+        .mark_text(align="left", dx=6, fontSize=13, color=TEXT)
+        .encode(x=alt.X("text_at:Q", **x), y=y, text="text:N")
+    )
     layers = [text] + [mark.encode(x=alt.X("value:Q", **x), y=y) for mark in marks]
-    return alt.layer(*layers, data=alt.Data(values=data)).properties(
-        width=width, height=alt.Step(30),
-    ).facet(
-        row=alt.Row("group:N", sort=groups, title=None), spacing=24, title=title,
-    ).resolve_scale(y="independent")
+    return (
+        alt.layer(*layers, data=alt.Data(values=data))
+        .properties(
+            width=width,
+            height=alt.Step(30),
+        )
+        .facet(
+            row=alt.Row("group:N", sort=groups, title=None),
+            spacing=24,
+            title=title,
+        )
+        .resolve_scale(y="independent")
+    )
 
 
 def _cohort(key: str, spec: dict, pack: dict) -> dict:
@@ -248,24 +370,52 @@ def _cohort(key: str, spec: dict, pack: dict) -> dict:
     table = {
         "columns": ["Group", "Category", "Uptake rate", "95% confidence interval", "Symbols"],
         "numeric": [False, False, True, True, False],
-        "rows": [[r["dimension"], r["category"], _percent(r["rate"], r["marker"]),
-                  _interval(r["lower"], r["upper"], r["marker"]), r["marker"]] for r in rows],
+        "rows": [
+            [
+                r["dimension"],
+                r["category"],
+                _percent(r["rate"], r["marker"]),
+                _interval(r["lower"], r["upper"], r["marker"]),
+                r["marker"],
+            ]
+            for r in rows
+        ],
     }
-    data = [_labelled(r["dimension"], r["category"], _shown_rate(r["rate"]), _percent(r["rate"], ""),
-                      _shown_rate(r["upper"]), r["marker"], lower=_shown_rate(r["lower"]),
-                      upper=_shown_rate(r["upper"])) for r in rows]
+    data = [
+        _labelled(
+            r["dimension"],
+            r["category"],
+            _shown_rate(r["rate"]),
+            _percent(r["rate"], ""),
+            _shown_rate(r["upper"]),
+            r["marker"],
+            lower=_shown_rate(r["lower"]),
+            upper=_shown_rate(r["upper"]),
+        )
+        for r in rows
+    ]
     chart = None
     if any(d["value"] is not None for d in data):
-        x = {"title": "Uptake rate, with 95% confidence interval", "axis": alt.Axis(format=".1~%", tickCount=6),
-             "scale": alt.Scale(zero=True, nice=True)}
+        x = {
+            "title": "Uptake rate, with 95% confidence interval",
+            "axis": alt.Axis(format=".1~%", tickCount=6),
+            "scale": alt.Scale(zero=True, nice=True),
+        }
         marks = [
-            alt.Chart().mark_rule(strokeWidth=2.5, color=PALETTE[0]).encode(x2="upper:Q").transform_calculate(
-                value="datum.lower"),
+            alt.Chart()
+            .mark_rule(strokeWidth=2.5, color=PALETTE[0])
+            .encode(x2="upper:Q")
+            .transform_calculate(value="datum.lower"),
             alt.Chart().mark_point(filled=True, size=75, color=PALETTE[0], opacity=1),
         ]
         chart = _horizontal(data, marks, x, groups, _title(spec, key, 700))
-    description = ("Chart of the uptake rate with its 95% confidence interval for each category of "
-                   + ", ".join(g.lower() for g in groups) + "." if groups else "")
+    description = (
+        "Chart of the uptake rate with its 95% confidence interval for each category of "
+        + ", ".join(g.lower() for g in groups)
+        + "."
+        if groups
+        else ""
+    )
     return _section(key, spec, chart, table, [], description)
 
 
@@ -277,16 +427,24 @@ def _outcomes(key: str, spec: dict, pack: dict) -> dict:
         "numeric": [False, False, True, False],
         "rows": [[r["scheme"], r["outcome"], _count(r["reviews"], r["marker"]), r["marker"]] for r in rows],
     }
-    data = [_labelled(r["scheme"], r["outcome"], r["reviews"], _count(r["reviews"], ""), r["reviews"],
-                      r["marker"]) for r in rows]
+    data = [
+        _labelled(r["scheme"], r["outcome"], r["reviews"], _count(r["reviews"], ""), r["reviews"], r["marker"])
+        for r in rows
+    ]
     chart = None
     if any(d["value"] is not None for d in data):
-        x = {"title": "Reviews completed (number)", "axis": alt.Axis(format=",d", tickMinStep=1, tickCount=6),
-             "scale": alt.Scale(zero=True, nice=True)}
+        x = {
+            "title": "Reviews completed (number)",
+            "axis": alt.Axis(format=",d", tickMinStep=1, tickCount=6),
+            "scale": alt.Scale(zero=True, nice=True),
+        }
         marks = [alt.Chart().mark_bar(color=PALETTE[0], height=alt.RelativeBandSize(0.65))]
         chart = _horizontal(data, marks, x, schemes, _title(spec, key, 700))
-    description = ("Bar chart of the number of reviews completed by outcome, for the " + " and ".join(schemes)
-                   + " schemes." if schemes else "")
+    description = (
+        "Bar chart of the number of reviews completed by outcome, for the " + " and ".join(schemes) + " schemes."
+        if schemes
+        else ""
+    )
     return _section(key, spec, chart, table, [], description)
 
 
@@ -296,19 +454,35 @@ def _completeness(key: str, spec: dict, pack: dict) -> dict:
     table = {
         "columns": ["Population", "Characteristic", "Recorded", "Symbols"],
         "numeric": [False, False, True, False],
-        "rows": [[r["population"], r["characteristic"], _percent(r["rate"], r["marker"]), r["marker"]]
-                 for r in rows],
+        "rows": [[r["population"], r["characteristic"], _percent(r["rate"], r["marker"]), r["marker"]] for r in rows],
     }
-    data = [_labelled(r["population"], r["characteristic"], _shown_rate(r["rate"]), _percent(r["rate"], ""),
-                      _shown_rate(r["rate"]), r["marker"]) for r in rows]
+    data = [
+        _labelled(
+            r["population"],
+            r["characteristic"],
+            _shown_rate(r["rate"]),
+            _percent(r["rate"], ""),
+            _shown_rate(r["rate"]),
+            r["marker"],
+        )
+        for r in rows
+    ]
     chart = None
     if any(d["value"] is not None for d in data):
-        x = {"title": "Records with the characteristic recorded",
-             "axis": alt.Axis(format=".0%", values=[0, 0.2, 0.4, 0.6, 0.8, 1]), "scale": alt.Scale(domain=[0, 1])}
+        x = {
+            "title": "Records with the characteristic recorded",
+            "axis": alt.Axis(format=".0%", values=[0, 0.2, 0.4, 0.6, 0.8, 1]),
+            "scale": alt.Scale(domain=[0, 1]),
+        }
         marks = [alt.Chart().mark_bar(color=PALETTE[0], height=alt.RelativeBandSize(0.65))]
         chart = _horizontal(data, marks, x, populations, _title(spec, key, 700))
-    description = ("Bar chart of the percentage of records with each protected characteristic recorded, for "
-                   + " and ".join(p.lower() for p in populations) + "." if populations else "")
+    description = (
+        "Bar chart of the percentage of records with each protected characteristic recorded, for "
+        + " and ".join(p.lower() for p in populations)
+        + "."
+        if populations
+        else ""
+    )
     return _section(key, spec, chart, table, [], description)
 
 
@@ -324,13 +498,16 @@ def _svg(chart, key: str, title: str, description: str) -> str:
     # Ids inside the drawing (clip paths, gradients) are made unique to this chart on the page.
     for old in sorted(set(re.findall(r'\sid="([^"]+)"', svg)), key=len, reverse=True):
         svg = svg.replace(f'id="{old}"', f'id="{key}-{old}"').replace(f"url(#{old})", f"url(#{key}-{old})")
-    label = (f'<title id="{key}-svg-title">{escape(title)}</title>'
-             f'<desc id="{key}-svg-desc">{escape(description)}</desc>')
+    label = f'<title id="{key}-svg-title">{escape(title)}</title><desc id="{key}-svg-desc">{escape(description)}</desc>'
     svg, found = re.subn(
         r"^<svg ([^>]*)>",
-        lambda m: (f'<svg {m.group(1)} role="img" aria-labelledby="{key}-svg-title" '
-                   f'aria-describedby="{key}-svg-desc" focusable="false">{label}'),
-        svg, count=1)
+        lambda m: (
+            f'<svg {m.group(1)} role="img" aria-labelledby="{key}-svg-title" '
+            f'aria-describedby="{key}-svg-desc" focusable="false">{label}'
+        ),
+        svg,
+        count=1,
+    )
     if not found:
         raise ValueError("vl-convert gave no <svg> element")
     return svg

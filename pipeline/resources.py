@@ -13,8 +13,8 @@ from dagster_dbt import DbtCliResource
 from packaging import version
 
 from pipeline import lock
-from pipeline.warehouse import discard_build, private_umask, remove_stale
 from pipeline.settings import DBT_PROJECT_DIR, Settings, resolve_settings
+from pipeline.warehouse import discard_build, private_umask, remove_stale
 
 
 class VrrSettings(dg.ConfigurableResource):
@@ -41,8 +41,9 @@ class VrrSettings(dg.ConfigurableResource):
         # Warehouse, exports and quarantine hold special-category data: whatever a step writes is owner-only.
         private_umask()
         settings = self.resolve()
-        dead = lock.acquire(settings.warehouse_path, context.run_id, wait_seconds=settings.lock_wait_seconds,
-                            say=context.log.warning)
+        dead = lock.acquire(
+            settings.warehouse_path, context.run_id, wait_seconds=settings.lock_wait_seconds, say=context.log.warning
+        )
         if dead is not None:
             context.log.warning(f"{dead.describe()} had ended without finishing; its leftovers are removed.")
             if context.instance is not None:

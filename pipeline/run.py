@@ -26,8 +26,13 @@ from pipeline.settings import Settings, resolve_settings
 
 UNCHANGED = "the previously published warehouse and exports are unchanged."
 # Errors the pipeline raises on purpose, with a message written for a person: no traceback on the console.
-EXPECTED_ERRORS = {"ExtractError", "Failure", "LockNotObtained", "DagsterDbtCliRuntimeError",
-                   "DagsterAssetCheckFailedError"}
+EXPECTED_ERRORS = {
+    "ExtractError",
+    "Failure",
+    "LockNotObtained",
+    "DagsterDbtCliRuntimeError",
+    "DagsterAssetCheckFailedError",
+}
 
 
 class RefusedStart(Exception):
@@ -68,8 +73,14 @@ def readable_console(init_context: dg.InitLoggerContext) -> logging.Logger:
     return log
 
 
-def run_job(instance: dg.DagsterInstance, first: str | None = None, last: str | None = None, *,
-            run_id: str | None = None, full_refresh: bool = False):
+def run_job(
+    instance: dg.DagsterInstance,
+    first: str | None = None,
+    last: str | None = None,
+    *,
+    run_id: str | None = None,
+    full_refresh: bool = False,
+):
     """Run the whole job in this process over the quarters first..last (default: every quarter); a full refresh
     builds the warehouse from every extract rather than from the published warehouse and what is new.
 
@@ -89,18 +100,21 @@ def run_job(instance: dg.DagsterInstance, first: str | None = None, last: str | 
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     if full_refresh:
         run_config["resources"] = {"vrr": {"config": {"full_refresh": True}}}
-    dead = lock.acquire(settings.warehouse_path, run_id, wait_seconds=settings.lock_wait_seconds, say=say,
-                        owner_pid=os.getpid())
+    dead = lock.acquire(
+        settings.warehouse_path, run_id, wait_seconds=settings.lock_wait_seconds, say=say, owner_pid=os.getpid()
+    )
     try:
         if dead is not None:
             lock.forget_dead_run(instance, dead.run_id)
-        return job.execute_in_process(run_config=run_config, instance=instance, tags=tags, run_id=run_id,
-                                      raise_on_error=False)
+        return job.execute_in_process(
+            run_config=run_config, instance=instance, tags=tags, run_id=run_id, raise_on_error=False
+        )
     finally:
         lock.release(settings.warehouse_path, run_id)
 
 
 # --------------------------------------------------------------------------- what a person reads
+
 
 def own_message(error) -> tuple[str, str]:
     """(class name, message) of the innermost cause of a serialised error: the error's own words."""
@@ -144,7 +158,9 @@ def write_run_log(instance: dg.DagsterInstance, run_id: str, extra: str = "") ->
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         message = entry.user_message or (event.message if event else "") or ""
-        lines.append(f"{_iso(entry.timestamp)} {logging.getLevelName(entry.level)} {entry.step_key or 'run'}: {message}")
+        lines.append(
+            f"{_iso(entry.timestamp)} {logging.getLevelName(entry.level)} {entry.step_key or 'run'}: {message}"
+        )
         error = getattr(entry, "error_info", None) or _event_error(event)
         if error is not None:
             lines.append(error.to_string())
@@ -162,7 +178,7 @@ def _event_error(event):
 
 
 def _iso(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds")
 
 
 def report_failure(result, log: Path) -> None:
@@ -178,8 +194,10 @@ def report_failure(result, log: Path) -> None:
     for step, cls, message in found or [("run", "", "the run failed")]:
         say(f"step {step} failed: {message if cls in EXPECTED_ERRORS else f'{cls}: {message}'}")
     if published(result):
-        say("the run failed after publishing the new warehouse; each quarter's export folder is wholly from this "
-            "run or from the previous one (check with sha256sum -c SHA256SUMS). Run again to finish the exports.")
+        say(
+            "the run failed after publishing the new warehouse; each quarter's export folder is wholly from this "
+            "run or from the previous one (check with sha256sum -c SHA256SUMS). Run again to finish the exports."
+        )
     else:
         say(f"the run failed; {UNCHANGED}")
 
@@ -193,11 +211,14 @@ def published(result) -> bool:
 
 def refuse_unless_ready(settings: Settings) -> None:
     if not os.environ.get("DAGSTER_HOME"):
-        raise RefusedStart("DAGSTER_HOME is not set: run through `make run`, or point DAGSTER_HOME at a folder "
-                           "holding this project's dagster.yaml.")
+        raise RefusedStart(
+            "DAGSTER_HOME is not set: run through `make run`, or point DAGSTER_HOME at a folder "
+            "holding this project's dagster.yaml."
+        )
     if not settings.uses_sample and not settings.landing_dir.is_dir():
-        raise RefusedStart(f"the landing folder {settings.landing_dir} (VRR_LANDING_DIR) does not exist or is "
-                           "not a folder.")
+        raise RefusedStart(
+            f"the landing folder {settings.landing_dir} (VRR_LANDING_DIR) does not exist or is not a folder."
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

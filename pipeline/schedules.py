@@ -1,6 +1,5 @@
 """The job that runs the whole chain, and its quarterly schedule."""
 
-
 import dagster as dg
 
 from pipeline.partitions import quarter_just_ended, quarterly

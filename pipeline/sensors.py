@@ -26,8 +26,9 @@ SETTLE_SECONDS = 60
 INTERVAL_SECONDS = 60
 
 
-def fingerprint_folder(folder: Path, seen: dict[str, list], now: float, settle_seconds: float = SETTLE_SECONDS
-                       ) -> tuple[dict[str, list], list[str]]:
+def fingerprint_folder(
+    folder: Path, seen: dict[str, list], now: float, settle_seconds: float = SETTLE_SECONDS
+) -> tuple[dict[str, list], list[str]]:
     """(name -> [sha256, size, mtime_ns] of every extract in `folder`, names still being written).
 
     Only names that follow the contract count: anything else is never read by a run. A file whose size and
@@ -93,8 +94,9 @@ def landing_folder_sensor(context: dg.SensorEvaluationContext):
     if not any(changes.values()):
         if before != files:  # only sizes or times moved (e.g. touched): keep them so nothing is hashed again
             context.update_cursor(json.dumps({"files": files, "requests": requests}, sort_keys=True))
-        return dg.SkipReason(f"Nothing new: the {len(files)} extract(s) are those already seen (same names and "
-                             "SHA-256).")
+        return dg.SkipReason(
+            f"Nothing new: the {len(files)} extract(s) are those already seen (same names and SHA-256)."
+        )
     requests += 1
     context.update_cursor(json.dumps({"files": files, "requests": requests}, sort_keys=True))
     state = hashlib.sha256(json.dumps(sorted((n, f[0]) for n, f in files.items())).encode()).hexdigest()

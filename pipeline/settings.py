@@ -96,9 +96,9 @@ def _seconds(value: str | None, default: float) -> float:
 
 
 def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Read VRR_LANDING_DIR, VRR_WAREHOUSE_PATH, VRR_EXPORT_DIR, VRR_PUBLISHED_PATH, VRR_PSEUDONYM_KEY, VRR_DISCLOSURE_THRESHOLD,
-    VRR_PACK_CONTACT and DuckDB's resources VRR_DUCKDB_MEMORY_LIMIT (e.g. 4GB), VRR_DUCKDB_THREADS and
-    VRR_DUCKDB_TEMP_DIR.
+    """Read VRR_LANDING_DIR, VRR_WAREHOUSE_PATH, VRR_EXPORT_DIR, VRR_PUBLISHED_PATH, VRR_PSEUDONYM_KEY,
+    VRR_DISCLOSURE_THRESHOLD, VRR_PACK_CONTACT and DuckDB's resources VRR_DUCKDB_MEMORY_LIMIT (e.g. 4GB),
+    VRR_DUCKDB_THREADS and VRR_DUCKDB_TEMP_DIR.
 
     Without VRR_LANDING_DIR the run uses the synthetic sample (generated under data/) and, when no key is
     given, a demo pseudonym key. With a real landing folder and no key it refuses to start (fail closed).

@@ -70,14 +70,31 @@ class Deck:
 # --------------------------------------------------------------------------------------
 
 DECISION_COLUMNS = (
-    "decision_id", "crime_reference", "force_code", "offence_code", "decision_date",
-    "outcome_code", "decision_maker", "suspect_interviewed", "victim_notified_date",
-    "victim_id", "victim_age", "victim_sex", "victim_ethnicity", "victim_disability",
-    "withdrawal_stage", "withdrawal_reason",
+    "decision_id",
+    "crime_reference",
+    "force_code",
+    "offence_code",
+    "decision_date",
+    "outcome_code",
+    "decision_maker",
+    "suspect_interviewed",
+    "victim_notified_date",
+    "victim_id",
+    "victim_age",
+    "victim_sex",
+    "victim_ethnicity",
+    "victim_disability",
+    "withdrawal_stage",
+    "withdrawal_reason",
 )
 REQUEST_COLUMNS = (
-    "request_id", "decision_id", "request_date", "scheme", "review_stage",
-    "review_completed_date", "review_result",
+    "request_id",
+    "decision_id",
+    "request_date",
+    "scheme",
+    "review_stage",
+    "review_completed_date",
+    "review_result",
 )
 DECISIONS_PREFIX = "decisions_"
 REQUESTS_PREFIX = "vrr_requests_"
@@ -93,13 +110,13 @@ EXTRACT_DAY = 6  # extracts are taken on the 6th of January, April, July and Oct
 # --------------------------------------------------------------------------------------
 
 FIRST_DECISION_DATE = date(2019, 4, 1)
-DECISIONS_PER_YEAR = 920      # all five forces together
-VOLUME_GROWTH = 0.30          # the last day is 30% busier than the first
-WEEKEND_WEIGHT = 0.35         # decisions are mostly recorded on weekdays
+DECISIONS_PER_YEAR = 920  # all five forces together
+VOLUME_GROWTH = 0.30  # the last day is 30% busier than the first
+WEEKEND_WEIGHT = 0.35  # decisions are mostly recorded on weekdays
 
 FORCES = Weighted({"NTH": 30, "STH": 22, "EST": 18, "WST": 16, "CEN": 14})
 
-DAYS_CRIME_TO_DECISION = (20, 500)   # the crime was recorded this long before
+DAYS_CRIME_TO_DECISION = (20, 500)  # the crime was recorded this long before
 NOTIFICATION_BLANK = 0.08
 DAYS_TO_NOTIFICATION = Weighted({(0, 5): 70, (6, 20): 30})  # after the decision
 
@@ -107,16 +124,39 @@ DAYS_TO_NOTIFICATION = Weighted({(0, 5): 70, (6, 20): 30})  # after the decision
 # Outcomes
 # --------------------------------------------------------------------------------------
 
-OUTCOMES = Weighted({
-    "16": 38.0, "15": 24.0, "14": 12.0, "1": 6.0, "18": 4.0, "10": 4.0, "9": 3.5,
-    "20": 2.0, "21": 2.0, "0": 2.0, "1A": 0.8, "8": 0.6, "3A": 0.4,
-})
+OUTCOMES = Weighted(
+    {
+        "16": 38.0,
+        "15": 24.0,
+        "14": 12.0,
+        "1": 6.0,
+        "18": 4.0,
+        "10": 4.0,
+        "9": 3.5,
+        "20": 2.0,
+        "21": 2.0,
+        "0": 2.0,
+        "1A": 0.8,
+        "8": 0.6,
+        "3A": 0.4,
+    }
+)
 CPS_DECISION_SHARE = {"9": 1.0, "15": 0.25, "1": 0.8, "1A": 0.8}  # the rest: police
 
 # Probability that the suspect was interviewed under caution.
-INTERVIEWED_POLICE_NFA = 0.85      # police decisions with outcome 10 or 15
-INTERVIEWED_BY_OUTCOME = {"14": 0.03, "18": 0.0, "20": 0.3, "1": 0.97, "1A": 0.97,
-                          "9": 0.95, "15": 0.95, "16": 0.45, "3A": 0.9, "8": 0.8}
+INTERVIEWED_POLICE_NFA = 0.85  # police decisions with outcome 10 or 15
+INTERVIEWED_BY_OUTCOME = {
+    "14": 0.03,
+    "18": 0.0,
+    "20": 0.3,
+    "1": 0.97,
+    "1A": 0.97,
+    "9": 0.95,
+    "15": 0.95,
+    "16": 0.45,
+    "3A": 0.9,
+    "8": 0.8,
+}
 INTERVIEWED_DEFAULT = 0.6
 INTERVIEWED_BLANK = 0.03
 
@@ -125,14 +165,29 @@ WITHDRAWAL_RECORDED = 0.70
 WITHDRAWAL_STAGES = {
     # Outcome 14 means no suspect was identified, so only the early stages fit.
     "14": Weighted({"at_initial_report": 65, "before_suspect_interview": 35}),
-    "16": Weighted({"at_initial_report": 30, "before_suspect_interview": 33,
-                    "after_suspect_interview": 30, "after_charge": 5, "at_trial": 2}),
+    "16": Weighted(
+        {
+            "at_initial_report": 30,
+            "before_suspect_interview": 33,
+            "after_suspect_interview": 30,
+            "after_charge": 5,
+            "at_trial": 2,
+        }
+    ),
 }
-WITHDRAWAL_REASONS = Weighted({
-    "length_of_process": 22, "wants_other_outcome": 16, "health_wellbeing": 14,
-    "fear_of_court": 11, "relationship_to_suspect": 9, "fear_of_suspect": 8,
-    "third_party_material": 7, "lack_of_support": 6, "other": 7,
-})
+WITHDRAWAL_REASONS = Weighted(
+    {
+        "length_of_process": 22,
+        "wants_other_outcome": 16,
+        "health_wellbeing": 14,
+        "fear_of_court": 11,
+        "relationship_to_suspect": 9,
+        "fear_of_suspect": 8,
+        "third_party_material": 7,
+        "lack_of_support": 6,
+        "other": 7,
+    }
+)
 
 # --------------------------------------------------------------------------------------
 # Offences and victims
@@ -141,21 +196,54 @@ WITHDRAWAL_REASONS = Weighted({
 RAPE_SHARE = 0.72
 OTHER_OFFENCES = Weighted({"20": 35, "22B": 20, "17A": 15, "21": 15, "8N": 15})
 RAPE_CODES = {  # (female victim?, age group) -> Home Office offence code
-    (True, "16+"): "19C", (True, "13-15"): "19D", (True, "under 13"): "19E",
-    (False, "16+"): "19F", (False, "13-15"): "19G", (False, "under 13"): "19H",
+    (True, "16+"): "19C",
+    (True, "13-15"): "19D",
+    (True, "under 13"): "19E",
+    (False, "16+"): "19F",
+    (False, "13-15"): "19G",
+    (False, "under 13"): "19H",
 }
 
-AGE_RANGES = Weighted({  # skewed young: 16-34 most common
-    (10, 12): 3, (13, 15): 10, (16, 17): 7, (18, 24): 26, (25, 34): 24,
-    (35, 44): 14, (45, 54): 9, (55, 64): 4, (65, 85): 3,
-})
+AGE_RANGES = Weighted(
+    {  # skewed young: 16-34 most common
+        (10, 12): 3,
+        (13, 15): 10,
+        (16, 17): 7,
+        (18, 24): 26,
+        (25, 34): 24,
+        (35, 44): 14,
+        (45, 54): 9,
+        (55, 64): 4,
+        (65, 85): 3,
+    }
+)
 AGE_BLANK = 0.10
 SEXES = Weighted({"F": 84.0, "M": 11.0, "X": 0.7, "U": 1.3, "": 3.0})
-ETHNICITIES = Weighted({
-    "W1": 58, "W2": 1, "W3": 0.3, "W9": 3, "M1": 1, "M2": 0.5, "M3": 0.8, "M9": 1,
-    "A1": 2.5, "A2": 1.5, "A3": 0.7, "A4": 0.3, "A9": 1, "B1": 1.5, "B2": 1.5,
-    "B9": 0.5, "O2": 0.5, "O9": 1, "NS": 5, "O1": 0.3, "": 15,
-})
+ETHNICITIES = Weighted(
+    {
+        "W1": 58,
+        "W2": 1,
+        "W3": 0.3,
+        "W9": 3,
+        "M1": 1,
+        "M2": 0.5,
+        "M3": 0.8,
+        "M9": 1,
+        "A1": 2.5,
+        "A2": 1.5,
+        "A3": 0.7,
+        "A4": 0.3,
+        "A9": 1,
+        "B1": 1.5,
+        "B2": 1.5,
+        "B9": 0.5,
+        "O2": 0.5,
+        "O9": 1,
+        "NS": 5,
+        "O1": 0.3,
+        "": 15,
+    }
+)
 DISABILITIES = Weighted({"N": 55, "Y": 12, "U": 15, "": 18})
 
 # --------------------------------------------------------------------------------------
@@ -163,11 +251,11 @@ DISABILITIES = Weighted({"N": 55, "Y": 12, "U": 15, "": 18})
 # --------------------------------------------------------------------------------------
 
 DECISION_DATE_CORRECTION = 0.02
-DATE_SHIFTS = Weighted({(1, 19): 50, (20, 60): 50})   # days the first entry was out by
+DATE_SHIFTS = Weighted({(1, 19): 50, (20, 60): 50})  # days the first entry was out by
 VICTIM_DETAILS_CORRECTION = 0.02
 LATE_NOTIFICATION = 0.02
-DAYS_TO_CORRECTION = (30, 300)          # after the later of the two decision dates
-DAYS_TO_LATE_NOTIFICATION = (30, 250)   # after the notification itself
+DAYS_TO_CORRECTION = (30, 300)  # after the later of the two decision dates
+DAYS_TO_LATE_NOTIFICATION = (30, 250)  # after the notification itself
 
 # --------------------------------------------------------------------------------------
 # VRR requests
@@ -175,22 +263,22 @@ DAYS_TO_LATE_NOTIFICATION = (30, 250)   # after the notification itself
 
 REQUESTABLE_OUTCOMES = ("9", "10", "15")
 TAKE_UP = 0.04
-SECOND_REQUEST = 0.08                   # after a first review that let the NFA stand
-DAYS_TO_REQUEST = (1, 80)               # after notification (or the decision)
-DAYS_TO_SECOND_REQUEST = (1, 30)        # after the first review completed
+SECOND_REQUEST = 0.08  # after a first review that let the NFA stand
+DAYS_TO_REQUEST = (1, 80)  # after notification (or the decision)
+DAYS_TO_SECOND_REQUEST = (1, 30)  # after the first review completed
 DAYS_TO_COMPLETE = (10, 70)
 POLICE_STAGES = Weighted({"review": 90, "local_resolution": 10})
 CPS_STAGES = Weighted({"local_resolution": 85, "independent_review": 15})
 # Review results are dealt from a shuffled deck with these exact counts, so that even the
 # few dozen reviews of the sample come out close to one in ten overturned.
 # Never a bare "upheld": in CPS data that word means the victim won.
-RESULT_DECK = {"decision_stands": 39, "decision_overturned": 5, "out_of_scope": 4,
-               "withdrawn": 2}
+RESULT_DECK = {"decision_stands": 39, "decision_overturned": 5, "out_of_scope": 4, "withdrawn": 2}
 
 
 # --------------------------------------------------------------------------------------
 # Records with a history
 # --------------------------------------------------------------------------------------
+
 
 @dataclass
 class Record:
@@ -229,6 +317,7 @@ def _days(rng: random.Random, bounds: tuple[int, int]) -> timedelta:
 # Extract dates
 # --------------------------------------------------------------------------------------
 
+
 def extract_dates(as_at: date) -> list[date]:
     """Quarterly extract dates from July 2021 up to ``as_at``, always ending on ``as_at``."""
     dates = []
@@ -245,12 +334,12 @@ def extract_dates(as_at: date) -> list[date]:
 # Decisions
 # --------------------------------------------------------------------------------------
 
+
 def _decision_dates(rng: random.Random, as_at: date) -> list[date]:
     span = (as_at - FIRST_DECISION_DATE).days + 1
     days = [FIRST_DECISION_DATE + timedelta(days=i) for i in range(span)]
     weights = [
-        (1 + VOLUME_GROWTH * i / span) * (WEEKEND_WEIGHT if day.weekday() >= 5 else 1.0)
-        for i, day in enumerate(days)
+        (1 + VOLUME_GROWTH * i / span) * (WEEKEND_WEIGHT if day.weekday() >= 5 else 1.0) for i, day in enumerate(days)
     ]
     count = round(DECISIONS_PER_YEAR * span / 365.25)
     return sorted(rng.choices(days, weights=weights, k=count))
@@ -297,8 +386,9 @@ class _CrimeReferences:
         return f"CR/{force}/{recorded.year}/{number:06d}"
 
 
-def _first_decision_values(rng: random.Random, number: int, day: date, victim_id: str,
-                           crime_refs: _CrimeReferences) -> dict[str, str]:
+def _first_decision_values(
+    rng: random.Random, number: int, day: date, victim_id: str, crime_refs: _CrimeReferences
+) -> dict[str, str]:
     force = FORCES.pick(rng)
     outcome = OUTCOMES.pick(rng)
     maker = _decision_maker(rng, outcome)
@@ -329,8 +419,7 @@ def _first_decision_values(rng: random.Random, number: int, day: date, victim_id
 def _mistyped_date(rng: random.Random, true_date: date, as_at: date) -> date:
     """A wrongly entered decision date near the true one, inside the data window."""
     shift = timedelta(days=rng.randint(*DATE_SHIFTS.pick(rng)))
-    for wrong in rng.choice(((true_date + shift, true_date - shift),
-                             (true_date - shift, true_date + shift))):
+    for wrong in rng.choice(((true_date + shift, true_date - shift), (true_date - shift, true_date + shift))):
         if FIRST_DECISION_DATE <= wrong <= as_at:
             return wrong
     return true_date
@@ -362,8 +451,7 @@ def _add_decision_history(rng: random.Random, record: Record, as_at: date) -> No
         if wrong != true_date:
             values["decision_date"] = _iso(wrong)
             latest_date = max(true_date, wrong)
-            record.revise(latest_date + _days(rng, DAYS_TO_CORRECTION),
-                          decision_date=_iso(true_date))
+            record.revise(latest_date + _days(rng, DAYS_TO_CORRECTION), decision_date=_iso(true_date))
     if rng.random() < VICTIM_DETAILS_CORRECTION:
         true_values = _mistype_victim_details(rng, values)
         if true_values:
@@ -382,7 +470,7 @@ def make_decisions(rng: random.Random, as_at: date) -> list[Record]:
     victim_numbers = rng.sample(range(1, 10_000_000), len(dates))
     crime_refs = _CrimeReferences(rng)
     decisions = []
-    for number, (day, victim) in enumerate(zip(dates, victim_numbers), start=1):
+    for number, (day, victim) in enumerate(zip(dates, victim_numbers, strict=True), start=1):
         record = Record(_first_decision_values(rng, number, day, f"V{victim:07d}", crime_refs))
         _add_decision_history(rng, record, as_at)
         decisions.append(record)
@@ -393,37 +481,41 @@ def make_decisions(rng: random.Random, as_at: date) -> list[Record]:
 # Requests
 # --------------------------------------------------------------------------------------
 
-def _make_request(rng: random.Random, results: Deck, decision_id: str, scheme: str,
-                  requested: date, stage: str) -> tuple[Record, date, str]:
+
+def _make_request(
+    rng: random.Random, results: Deck, decision_id: str, scheme: str, requested: date, stage: str
+) -> tuple[Record, date, str]:
     """A request, pending until its review completes; returns it, completion and result."""
     completed = requested + _days(rng, DAYS_TO_COMPLETE)
     result = results.pick(rng)
-    record = Record({
-        "request_id": "",  # numbered once all requests are known
-        "decision_id": decision_id, "request_date": _iso(requested), "scheme": scheme,
-        "review_stage": "", "review_completed_date": "", "review_result": "",
-    })
-    record.revise(completed, review_stage=stage, review_completed_date=_iso(completed),
-                  review_result=result)
+    record = Record(
+        {
+            "request_id": "",  # numbered once all requests are known
+            "decision_id": decision_id,
+            "request_date": _iso(requested),
+            "scheme": scheme,
+            "review_stage": "",
+            "review_completed_date": "",
+            "review_result": "",
+        }
+    )
+    record.revise(completed, review_stage=stage, review_completed_date=_iso(completed), review_result=result)
     return record, completed, result
 
 
-def _requests_for(rng: random.Random, results: Deck, decision: Record,
-                  as_at: date) -> list[Record]:
+def _requests_for(rng: random.Random, results: Deck, decision: Record, as_at: date) -> list[Record]:
     """Zero, one or (rarely) two requests for one decision, all made by ``as_at``."""
     final = decision.as_known_on(date.max)
     if final["outcome_code"] not in REQUESTABLE_OUTCOMES or rng.random() >= TAKE_UP:
         return []
     # Never before any version of the decision date, so every extract stays consistent.
-    anchor = max(final["victim_notified_date"], final["decision_date"],
-                 decision.values["decision_date"])
+    anchor = max(final["victim_notified_date"], final["decision_date"], decision.values["decision_date"])
     requested = date.fromisoformat(anchor) + _days(rng, DAYS_TO_REQUEST)
     if requested > as_at:
         return []
     scheme, decision_id = final["decision_maker"], final["decision_id"]
     stage = (CPS_STAGES if scheme == "cps" else POLICE_STAGES).pick(rng)
-    first, completed, result = _make_request(rng, results, decision_id, scheme, requested,
-                                             stage)
+    first, completed, result = _make_request(rng, results, decision_id, scheme, requested, stage)
     requests = [first]
     if result == "decision_stands" and rng.random() < SECOND_REQUEST:
         again = completed + _days(rng, DAYS_TO_SECOND_REQUEST)
@@ -436,8 +528,7 @@ def _requests_for(rng: random.Random, results: Deck, decision: Record,
 def make_requests(rng: random.Random, decisions: Sequence[Record], as_at: date) -> list[Record]:
     """All VRR requests up to ``as_at``, numbered in order of request date."""
     results = Deck(RESULT_DECK)
-    requests = [request for decision in decisions
-                for request in _requests_for(rng, results, decision, as_at)]
+    requests = [request for decision in decisions for request in _requests_for(rng, results, decision, as_at)]
     requests.sort(key=lambda r: (r.values["request_date"], r.values["decision_id"]))
     for number, request in enumerate(requests, start=1):
         request.values["request_id"] = f"R{number:06d}"
@@ -447,6 +538,7 @@ def make_requests(rng: random.Random, decisions: Sequence[Record], as_at: date) 
 # --------------------------------------------------------------------------------------
 # Snapshots and files
 # --------------------------------------------------------------------------------------
+
 
 class _CsvLines:
     """Formats rows as CSV lines ending in "\\n" (each version is formatted only once)."""
@@ -470,8 +562,7 @@ class _Extracts:
         to_line = _CsvLines()
         self.header = to_line(columns)
         self.histories = [  # per record, sorted by key: (known from, record date, line)
-            [(known_from, row[date_index], to_line(row))
-             for known_from, row in record.versions(columns)]
+            [(known_from, row[date_index], to_line(row)) for known_from, row in record.versions(columns)]
             for record in sorted(records, key=lambda record: record.values[key])
         ]
 
@@ -513,8 +604,7 @@ def _generate(out_dir: Path, seed: int, as_at: date) -> tuple[list[Path], int]:
     return sorted(paths), rows_written
 
 
-def generate_sample(out_dir: Path, seed: int = DEFAULT_SEED,
-                    as_at: date = DEFAULT_AS_AT) -> list[Path]:
+def generate_sample(out_dir: Path, seed: int = DEFAULT_SEED, as_at: date = DEFAULT_AS_AT) -> list[Path]:
     """Write synthetic extracts into out_dir (created if missing); return the paths written, sorted."""
     return _generate(Path(out_dir), seed, as_at)[0]
 
@@ -522,17 +612,22 @@ def generate_sample(out_dir: Path, seed: int = DEFAULT_SEED,
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.synthetic",
-        description="Write a deterministic SYNTHETIC landing folder of VRR extracts "
-                    "(made-up data; no real person).")
+        description="Write a deterministic SYNTHETIC landing folder of VRR extracts (made-up data; no real person).",
+    )
     parser.add_argument("out_dir", type=Path, help="folder to write the CSV extracts into")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help=f"random seed (default {DEFAULT_SEED})")
-    parser.add_argument("--as-at", type=date.fromisoformat, default=DEFAULT_AS_AT,
-                        help=f"date of the newest extract (default {DEFAULT_AS_AT})")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    parser.add_argument(
+        "--as-at",
+        type=date.fromisoformat,
+        default=DEFAULT_AS_AT,
+        help=f"date of the newest extract (default {DEFAULT_AS_AT})",
+    )
     args = parser.parse_args(argv)
     paths, rows = _generate(args.out_dir, args.seed, args.as_at)
-    print(f"Wrote {len(paths)} files ({rows} rows) to {args.out_dir}: SYNTHETIC data made "
-          f"up by a seeded generator (seed {args.seed}); it describes no real person.")
+    print(
+        f"Wrote {len(paths)} files ({rows} rows) to {args.out_dir}: SYNTHETIC data made "
+        f"up by a seeded generator (seed {args.seed}); it describes no real person."
+    )
     return 0
 
 

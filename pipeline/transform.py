@@ -1,6 +1,5 @@
 """dbt models as Dagster assets; dbt tests as asset checks."""
 
-
 import json
 import re
 from collections.abc import Mapping
@@ -14,7 +13,6 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from pipeline import warehouse
 from pipeline.resources import VrrSettings
 from pipeline.settings import DBT_PROJECT_DIR
-
 
 
 @cache
@@ -37,15 +35,21 @@ class VrrTranslator(DagsterDbtTranslator):
             metadata={"warehouse_table": f"{props.get('schema')}.{props['name']}"}
         )
 
-
-    def get_asset_check_spec(self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str,
-                             project: DbtProject | None) -> dg.AssetCheckSpec | None:
+    def get_asset_check_spec(
+        self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetCheckSpec | None:
         """dbt tests as asset checks (blocking when their severity is error), each described in words in the UI."""
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
         if spec is None or spec.description:
             return spec
-        return dg.AssetCheckSpec(spec.name, asset=spec.asset_key, description=describe_test(manifest["nodes"][unique_id]),
-                                 additional_deps=spec.additional_deps, blocking=spec.blocking, metadata=spec.metadata)
+        return dg.AssetCheckSpec(
+            spec.name,
+            asset=spec.asset_key,
+            description=describe_test(manifest["nodes"][unique_id]),
+            additional_deps=spec.additional_deps,
+            blocking=spec.blocking,
+            metadata=spec.metadata,
+        )
 
 
 def describe_test(test: Mapping[str, Any]) -> str:
@@ -54,11 +58,12 @@ def describe_test(test: Mapping[str, Any]) -> str:
     meta = test.get("test_metadata") or {}
     args = meta.get("kwargs") or {}
     column = args.get("column_name")
+    referenced = str(args.get("to", "")).removeprefix("ref(")[1:-2]
     what = {
         "unique": f"{column} is unique",
         "not_null": f"{column} is never null",
         "accepted_values": f"{column} is one of {', '.join(map(str, args.get('values') or []))}",
-        "relationships": f"every {column} is a {args.get('field')} of {str(args.get('to', '')).removeprefix('ref(')[1:-2]}",
+        "relationships": f"every {column} is a {args.get('field')} of {referenced}",
         "expression_is_true": f"every row has {args.get('expression')}",
         "unique_combination": f"one row per {', '.join(args.get('columns') or [])}",
     }.get(meta.get("name"))
@@ -66,8 +71,11 @@ def describe_test(test: Mapping[str, Any]) -> str:
         match = re.search(r"\{#-?(.*?)-?#\}", test.get("raw_code") or "", re.S)
         what = " ".join(match.group(1).split()).rstrip(".") if match else f"dbt test {test.get('name')}"
     blocking = (test.get("config", {}).get("severity") or "error").lower() == "error"
-    return f"dbt test: {what}. " + ("Blocking: a failure stops the run before anything is published." if blocking
-                                    else "Warning only: a failure is reported and the run goes on.")
+    return f"dbt test: {what}. " + (
+        "Blocking: a failure stops the run before anything is published."
+        if blocking
+        else "Warning only: a failure is reported and the run goes on."
+    )
 
 
 TRANSLATOR = VrrTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))

@@ -45,15 +45,15 @@ def _owner_run(name: str, marker: str) -> str:
     return name.split(marker, 1)[1].split(".", 1)[0]
 
 
-def remove_stale(warehouse_path: Path, export_dir: Path | None, run_id: str,
-                 also: tuple[Path, ...] = ()) -> list[Path]:
+def remove_stale(warehouse_path: Path, export_dir: Path | None, run_id: str, also: tuple[Path, ...] = ()) -> list[Path]:
     """Remove what runs that failed or were killed left behind (warehouse builds, their compacted copies and their
     write-ahead logs, export staging folders, and builds of the files in `also`, such as the analysts' copy),
     except this run's and that of the run holding the warehouse lock, if alive."""
     holder = lock.live_holder(warehouse_path)
     keep = {run_id, holder.run_id} if holder else {run_id}
-    leftovers = [(p, ".build-") for target in (warehouse_path, *also)
-                 for p in target.parent.glob(f".{target.name}.build-*")]
+    leftovers = [
+        (p, ".build-") for target in (warehouse_path, *also) for p in target.parent.glob(f".{target.name}.build-*")
+    ]
     if export_dir is not None and export_dir.is_dir():
         leftovers += [(p, ".staging-") for p in export_dir.glob(".staging-*")]
     removed = []
@@ -121,33 +121,40 @@ def catalog(con, database: str) -> dict[str, list]:
         "schemas": "select schema_name, comment from duckdb_schemas() where database_name = $db and not internal",
         "tables": "select schema_name, table_name, comment from duckdb_tables() where database_name = $db",
         "columns": "select schema_name, table_name, column_name, column_index, data_type, column_default, "
-                   "is_nullable, comment from duckdb_columns() where database_name = $db",
+        "is_nullable, comment from duckdb_columns() where database_name = $db",
         # not the SQL text: DuckDB writes a view's `* replace (...)` list back in no fixed order, so the same view
         # can read differently; each view's columns and rows are compared instead (it must bind in the copy)
         "views": "select schema_name, view_name, comment from duckdb_views() "
-                 "where database_name = $db and not internal",
+        "where database_name = $db and not internal",
         "macros": "select schema_name, function_name, function_type, parameters, macro_definition "
-                  "from duckdb_functions() where database_name = $db and not internal",
+        "from duckdb_functions() where database_name = $db and not internal",
         "sequences": "select schema_name, sequence_name, increment_by, min_value, max_value, cycle, last_value "
-                     "from duckdb_sequences() where database_name = $db",
+        "from duckdb_sequences() where database_name = $db",
         "types": "select schema_name, type_name, logical_type from duckdb_types() "
-                 "where database_name = $db and not internal",
+        "where database_name = $db and not internal",
         "indexes": "select schema_name, table_name, index_name, is_unique, expressions from duckdb_indexes() "
-                   "where database_name = $db",
+        "where database_name = $db",
         "constraints": "select schema_name, table_name, constraint_type, constraint_text from duckdb_constraints() "
-                       "where database_name = $db",
+        "where database_name = $db",
     }
     found = {name: con.execute(f"{sql} order by all", {"db": database}).fetchall() for name, sql in queries.items()}
     found["rows"] = [
-        (schema, table, con.execute(f"select count(*) from {_quoted(database)}.{_quoted(schema)}.{_quoted(table)}")
-         .fetchone()[0])
+        (
+            schema,
+            table,
+            con.execute(f"select count(*) from {_quoted(database)}.{_quoted(schema)}.{_quoted(table)}").fetchone()[0],
+        )
         for schema, table, _ in [*found["tables"], *found["views"]]
     ]
     return found
 
 
-def publish(build: Path, warehouse_path: Path, compact_free_share: float = DEFAULT_COMPACT_FREE_SHARE,
-            duckdb_settings: dict | None = None) -> dict:
+def publish(
+    build: Path,
+    warehouse_path: Path,
+    compact_free_share: float = DEFAULT_COMPACT_FREE_SHARE,
+    duckdb_settings: dict | None = None,
+) -> dict:
     """Swap the finished build in place of the published warehouse (atomic rename), compacted first when more
     than `compact_free_share` of its file is free blocks. Returns what was done, for the asset's metadata.
 
@@ -189,8 +196,10 @@ def publish(build: Path, warehouse_path: Path, compact_free_share: float = DEFAU
                 con.execute(f"detach {_quoted(alias)}")
             differ = sorted(part for part in original if original[part] != copied[part])
             if differ:
-                raise RuntimeError(f"The compacted copy of the warehouse build differs from the build in its "
-                                   f"{', '.join(differ)}: nothing was published.")
+                raise RuntimeError(
+                    f"The compacted copy of the warehouse build differs from the build in its "
+                    f"{', '.join(differ)}: nothing was published."
+                )
     published = compact if done["compacted"] else build
     os.chmod(published, 0o600)
     os.replace(published, warehouse_path)
@@ -227,7 +236,9 @@ def exports_current(warehouse_path: Path, export_dir: Path) -> bool:
     if not warehouse_path.exists():
         return True
     return marker.exists() and marker.read_text(encoding="utf-8").split() == [
-        warehouse_identity(warehouse_path), export_code_fingerprint()]
+        warehouse_identity(warehouse_path),
+        export_code_fingerprint(),
+    ]
 
 
 def mark_exports_current(warehouse_path: Path, export_dir: Path) -> None:

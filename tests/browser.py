@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 CHARTS = "svg[role=img]"
 # A drawn chart has text, axes and marks in several colours; a blank or failed one has one or two.
@@ -73,8 +79,15 @@ def check_page(html_path: Path, screenshot_dir: Path) -> dict:
                 screenshots.append(shot)
                 colours, inked = png_ink(shot.read_bytes())
                 label = svg.evaluate("e => e.querySelector(':scope > title')?.textContent ?? ''")
-                charts.append({"label": label, "screenshot": shot, "colours": colours, "inked": inked,
-                               "blank": colours < MIN_COLOURS or inked < MIN_INKED})
+                charts.append(
+                    {
+                        "label": label,
+                        "screenshot": shot,
+                        "colours": colours,
+                        "inked": inked,
+                        "blank": colours < MIN_COLOURS or inked < MIN_INKED,
+                    }
+                )
 
             violations = _axe(Axe(), page, "desktop")
             page.set_viewport_size(PHONE)
@@ -86,15 +99,29 @@ def check_page(html_path: Path, screenshot_dir: Path) -> dict:
             context.close()
         finally:
             browser.close()
-    return {"console_errors": console_errors, "requests": requests, "screenshots": screenshots,
-            "charts": charts, "overflows_narrow_screen": overflows, "violations": violations}
+    return {
+        "console_errors": console_errors,
+        "requests": requests,
+        "screenshots": screenshots,
+        "charts": charts,
+        "overflows_narrow_screen": overflows,
+        "violations": violations,
+    }
 
 
 def _axe(axe, page, screen: str) -> list[dict]:
     """axe-core's WCAG 2.1 A and AA rules on the page as it is laid out now."""
     result = axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG_21_AA}, "resultTypes": ["violations"]})
-    return [{"screen": screen, "id": v["id"], "impact": v["impact"], "help": v["help"],
-             "nodes": [n["html"] for n in v["nodes"]]} for v in result.response["violations"]]
+    return [
+        {
+            "screen": screen,
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["html"] for n in v["nodes"]],
+        }
+        for v in result.response["violations"]
+    ]
 
 
 def png_ink(data: bytes) -> tuple[int, float]:
@@ -104,8 +131,8 @@ def png_ink(data: bytes) -> tuple[int, float]:
         raise ValueError("not a PNG file")
     pos, chunks, header = 8, [], None
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -121,7 +148,7 @@ def png_ink(data: bytes) -> tuple[int, float]:
     colours, inked = set(), 0
     for row in range(height):
         start = row * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
         for i in range(stride):
             left = line[i - channels] if i >= channels else 0
             up = previous[i]
@@ -137,7 +164,7 @@ def png_ink(data: bytes) -> tuple[int, float]:
                 pa, pb, pc = abs(estimate - left), abs(estimate - up), abs(estimate - corner)
                 line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 0xFF
         for i in range(0, stride, channels):
-            pixel = bytes(line[i:i + 3])
+            pixel = bytes(line[i : i + 3])
             colours.add(pixel)
             inked += pixel != b"\xff\xff\xff"
         previous = line

@@ -73,7 +73,7 @@ class PipelineRun:
         with duckdb.connect(str(self.warehouse), read_only=True) as con:
             cur = con.execute(sql, params or [])
             cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, row)) for row in cur.fetchall()]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
 
 @pytest.fixture(scope="session")

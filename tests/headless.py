@@ -36,8 +36,15 @@ def start_command(run: PipelineRun, command: list[str], **extra: str) -> subproc
     its stdout and stderr going to a file (a pipe nobody reads would block it): read them with `output`."""
     out = run.tmp / f"console-{uuid.uuid4().hex[:8]}.txt"
     with out.open("w") as handle:
-        process = subprocess.Popen(command, cwd=ROOT, env=runner_env(run, **extra), start_new_session=True,
-                                   stdout=handle, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=runner_env(run, **extra),
+            start_new_session=True,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     process.console = out
     return process
 
@@ -70,8 +77,11 @@ def leftovers(run: PipelineRun) -> list[str]:
     if run.warehouse.parent.exists():
         lock = run.warehouse.with_name(f".{run.warehouse.name}.lock")
         analysts = run.warehouse.with_name("vrr_published.duckdb")  # the analysts' copy is published output
-        found += [p.name for p in run.warehouse.parent.iterdir()
-                  if p not in (run.warehouse, lock, analysts) or (p == lock and p.stat().st_size)]
+        found += [
+            p.name
+            for p in run.warehouse.parent.iterdir()
+            if p not in (run.warehouse, lock, analysts) or (p == lock and p.stat().st_size)
+        ]
     if run.exports.exists():  # the marker saying which warehouse the exports come from is published state
         found += [p.name for p in run.exports.iterdir() if p.name.startswith(".") and p.name != EXPORTS_MARKER]
     return sorted(found)
@@ -89,5 +99,6 @@ def quarter_folders(run: PipelineRun) -> list[Path]:
 
 def sha256sum_check(folder: Path) -> subprocess.CompletedProcess:
     """`sha256sum -c SHA256SUMS` in the folder, as a reader of the pack would run it."""
-    return subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=folder, capture_output=True,
-                          text=True)
+    return subprocess.run(
+        ["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=folder, capture_output=True, text=True
+    )

@@ -20,14 +20,34 @@ from pathlib import Path
 Z = 1.959963984540054
 
 DEFAULT_RULES: list[dict] = [
-    {"outcome_code": "10", "decision_maker": "police", "scheme": "police",
-     "requires_suspect_interviewed": True, "scheme_start_date": date(2015, 4, 1)},
-    {"outcome_code": "15", "decision_maker": "police", "scheme": "police",
-     "requires_suspect_interviewed": True, "scheme_start_date": date(2015, 4, 1)},
-    {"outcome_code": "9", "decision_maker": "cps", "scheme": "cps",
-     "requires_suspect_interviewed": False, "scheme_start_date": date(2013, 6, 5)},
-    {"outcome_code": "15", "decision_maker": "cps", "scheme": "cps",
-     "requires_suspect_interviewed": False, "scheme_start_date": date(2013, 6, 5)},
+    {
+        "outcome_code": "10",
+        "decision_maker": "police",
+        "scheme": "police",
+        "requires_suspect_interviewed": True,
+        "scheme_start_date": date(2015, 4, 1),
+    },
+    {
+        "outcome_code": "15",
+        "decision_maker": "police",
+        "scheme": "police",
+        "requires_suspect_interviewed": True,
+        "scheme_start_date": date(2015, 4, 1),
+    },
+    {
+        "outcome_code": "9",
+        "decision_maker": "cps",
+        "scheme": "cps",
+        "requires_suspect_interviewed": False,
+        "scheme_start_date": date(2013, 6, 5),
+    },
+    {
+        "outcome_code": "15",
+        "decision_maker": "cps",
+        "scheme": "cps",
+        "requires_suspect_interviewed": False,
+        "scheme_start_date": date(2013, 6, 5),
+    },
 ]
 
 SCHEME_LABELS = {"police": "Police", "cps": "CPS"}
@@ -70,6 +90,7 @@ _EXTRACT_NAME = re.compile(r"^(decisions|vrr_requests)_(\d{4}-\d{2}-\d{2})\.csv$
 
 # --------------------------------------------------------------------------- loading
 
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     """Rows of one extract, header names stripped and lower-cased, values stripped."""
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -80,7 +101,7 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
             if not any(v.strip() for v in values):
                 continue  # a fully blank line is not a record
             values = [v.strip() for v in values] + [""] * (len(header) - len(values))
-            rows.append(dict(zip(header, values)))
+            rows.append(dict(zip(header, values, strict=False)))
         return rows
 
 
@@ -111,6 +132,7 @@ def load_latest(landing_dir: Path) -> tuple[dict[str, dict], dict[str, dict], da
 
 
 # --------------------------------------------------------------------------- definitions
+
 
 def wilson(x: int, n: int) -> tuple[float, float]:
     """95% Wilson score interval for x successes out of n, clamped to [0, 1]."""
@@ -203,15 +225,18 @@ def _matching_rule(outcome_code, decision_maker, suspect_interviewed, decision_d
     if decision_date is None:
         return None
     for rule in rules:
-        if (rule["outcome_code"] == outcome_code
-                and rule["decision_maker"] == decision_maker
-                and (not rule["requires_suspect_interviewed"] or suspect_interviewed == "Y")
-                and decision_date >= rule["scheme_start_date"]):
+        if (
+            rule["outcome_code"] == outcome_code
+            and rule["decision_maker"] == decision_maker
+            and (not rule["requires_suspect_interviewed"] or suspect_interviewed == "Y")
+            and decision_date >= rule["scheme_start_date"]
+        ):
             return rule
     return None
 
 
 # --------------------------------------------------------------------------- marts
+
 
 def _decisions_with_requests(landing_dir: Path, rules: list[dict] | None):
     """(fct rows by decision_id, counting requests by decision_id, as_at_date)."""
@@ -229,8 +254,12 @@ def _decisions_with_requests(landing_dir: Path, rules: list[dict] | None):
         if request_date is None or decision_date is None or request_date < decision_date:
             continue
         counting[decision["decision_id"]].append(
-            {"request_id": req["request_id"], "request_date": request_date,
-             "review_result": req.get("review_result", "").strip().lower()})
+            {
+                "request_id": req["request_id"],
+                "request_date": request_date,
+                "review_result": req.get("review_result", "").strip().lower(),
+            }
+        )
 
     fct: dict[str, dict] = {}
     for decision_id, d in decisions.items():
@@ -265,7 +294,9 @@ def _decisions_with_requests(landing_dir: Path, rules: list[dict] | None):
             "first_request_date": first_request_date,
             "days_notification_to_request": (
                 (first_request_date - notified).days
-                if first_request_date is not None and notified is not None else None),
+                if first_request_date is not None and notified is not None
+                else None
+            ),
             "any_decision_overturned": any(r["review_result"] == "decision_overturned" for r in reqs),
         }
     return fct, counting, as_at_date
@@ -313,8 +344,11 @@ def vrr_uptake(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple
         reqs = [req for r in rows for req in counting.get(r["decision_id"], [])]
         completed = sum(1 for req in reqs if req["review_result"] in COMPLETED_RESULTS)
         overturned = sum(1 for req in reqs if req["review_result"] == "decision_overturned")
-        days = [r["days_notification_to_request"] for r in rows
-                if r["has_request"] and r["days_notification_to_request"] is not None]
+        days = [
+            r["days_notification_to_request"]
+            for r in rows
+            if r["has_request"] and r["days_notification_to_request"] is not None
+        ]
         lower, upper = wilson(with_request, eligible)
         out[key] = {
             "period_start": start,
@@ -370,8 +404,11 @@ def vrr_uptake_rolling(landing_dir: Path, rules: list[dict] | None = None) -> di
             reqs = [req for r in rows for req in counting.get(r["decision_id"], [])]
             completed = sum(1 for req in reqs if req["review_result"] in COMPLETED_RESULTS)
             overturned = sum(1 for req in reqs if req["review_result"] == "decision_overturned")
-            days = [r["days_notification_to_request"] for r in rows
-                    if r["has_request"] and r["days_notification_to_request"] is not None]
+            days = [
+                r["days_notification_to_request"]
+                for r in rows
+                if r["has_request"] and r["days_notification_to_request"] is not None
+            ]
             lower, upper = wilson(x, n)
             out[key] = {
                 "period_label": period_label(end),
@@ -434,7 +471,7 @@ VICTIM_DOES_NOT_SUPPORT = {"14", "16"}
 RAPE_GROUPS = {"Adult rape", "Child rape"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bank_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.UK(subdiv="ENG", years=year))
 
@@ -448,8 +485,7 @@ def working_days(start: date, end: date) -> int | None:
     """Working days d with start < d <= end (day 0 is the event day); None when end is before start."""
     if start is None or end is None or end < start:
         return None
-    return sum(1 for offset in range(1, (end - start).days + 1)
-               if is_working_day(start + timedelta(days=offset)))
+    return sum(1 for offset in range(1, (end - start).days + 1) if is_working_day(start + timedelta(days=offset)))
 
 
 def _median(values: list) -> float | None:
@@ -468,13 +504,17 @@ def _inspection_decisions(landing_dir: Path, rules: list[dict] | None) -> list[d
     for decision_id, row in fct.items():
         d = raw[decision_id]
         notified = row["victim_notified_date"]
-        rows.append({
-            **row,
-            "force_code": row["force_code"] or "UNKNOWN",
-            "victim_notified_date": notified if notified is not None and notified >= row["decision_date"] else None,
-            "withdrawal_stage": WITHDRAWAL_STAGES.get(d.get("withdrawal_stage", "").strip().lower(), NOT_RECORDED),
-            "withdrawal_reason": WITHDRAWAL_REASONS.get(d.get("withdrawal_reason", "").strip().lower(), NOT_RECORDED),
-        })
+        rows.append(
+            {
+                **row,
+                "force_code": row["force_code"] or "UNKNOWN",
+                "victim_notified_date": notified if notified is not None and notified >= row["decision_date"] else None,
+                "withdrawal_stage": WITHDRAWAL_STAGES.get(d.get("withdrawal_stage", "").strip().lower(), NOT_RECORDED),
+                "withdrawal_reason": WITHDRAWAL_REASONS.get(
+                    d.get("withdrawal_reason", "").strip().lower(), NOT_RECORDED
+                ),
+            }
+        )
     return rows
 
 
@@ -502,25 +542,48 @@ def _characteristics_completeness(landing_dir: Path, rules: list[dict] | None = 
                     tally[0] += 1
                     tally[1] += is_recorded(row)
     return {
-        key: {"period_start": key[0], "period_label": period_label(key[0]), "force_code": key[1],
-              "population": key[2], "characteristic": key[3], "decisions": n, "recorded": recorded,
-              "completeness_rate": recorded / n, "counting_basis": COHORT_BASIS}
+        key: {
+            "period_start": key[0],
+            "period_label": period_label(key[0]),
+            "force_code": key[1],
+            "population": key[2],
+            "characteristic": key[3],
+            "decisions": n,
+            "recorded": recorded,
+            "completeness_rate": recorded / n,
+            "counting_basis": COHORT_BASIS,
+        }
         for key, (n, recorded) in counts.items()
     }
 
 
 def _victim_withdrawal(landing_dir: Path, rules: list[dict] | None = None) -> dict[tuple, dict]:
-    """marts.victim_withdrawal keyed by (period_start, force_code, offence_group, withdrawal_stage, withdrawal_reason)."""
+    """marts.victim_withdrawal keyed by (period_start, force_code, offence_group, withdrawal_stage,
+    withdrawal_reason)."""
     counts: dict[tuple, int] = defaultdict(int)
     for row in _inspection_decisions(landing_dir, rules):
         if row["outcome_code"] in VICTIM_DOES_NOT_SUPPORT:
             for force in _forces(row["force_code"]):
-                counts[(row["period_start"], force, row["offence_group"], row["withdrawal_stage"],
-                        row["withdrawal_reason"])] += 1
+                counts[
+                    (
+                        row["period_start"],
+                        force,
+                        row["offence_group"],
+                        row["withdrawal_stage"],
+                        row["withdrawal_reason"],
+                    )
+                ] += 1
     return {
-        key: {"period_start": key[0], "period_label": period_label(key[0]), "force_code": key[1],
-              "offence_group": key[2], "withdrawal_stage": key[3], "withdrawal_reason": key[4],
-              "decisions": n, "counting_basis": COHORT_BASIS}
+        key: {
+            "period_start": key[0],
+            "period_label": period_label(key[0]),
+            "force_code": key[1],
+            "offence_group": key[2],
+            "withdrawal_stage": key[3],
+            "withdrawal_reason": key[4],
+            "decisions": n,
+            "counting_basis": COHORT_BASIS,
+        }
         for key, n in counts.items()
     }
 
@@ -536,15 +599,23 @@ def _victim_withdrawal_rate(landing_dir: Path, rules: list[dict] | None = None) 
             tally[0] += 1
             tally[1] += row["outcome_code"] in VICTIM_DOES_NOT_SUPPORT
     return {
-        key: {"period_start": key[0], "period_label": period_label(key[0]), "force_code": key[1],
-              "offence_group": key[2], "outcomes_assigned": n, "victim_does_not_support": withdrew,
-              "withdrawal_rate": withdrew / n, "counting_basis": COHORT_BASIS}
+        key: {
+            "period_start": key[0],
+            "period_label": period_label(key[0]),
+            "force_code": key[1],
+            "offence_group": key[2],
+            "outcomes_assigned": n,
+            "victim_does_not_support": withdrew,
+            "withdrawal_rate": withdrew / n,
+            "counting_basis": COHORT_BASIS,
+        }
         for key, (n, withdrew) in counts.items()
     }
 
 
-def _nfa_notification_timeliness(landing_dir: Path, rules: list[dict] | None = None,
-                                target: int = NOTIFICATION_TARGET_WORKING_DAYS) -> dict[tuple, dict]:
+def _nfa_notification_timeliness(
+    landing_dir: Path, rules: list[dict] | None = None, target: int = NOTIFICATION_TARGET_WORKING_DAYS
+) -> dict[tuple, dict]:
     """marts.nfa_notification_timeliness keyed by (period_start, force_code, scheme)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in _inspection_decisions(landing_dir, rules):
@@ -553,11 +624,17 @@ def _nfa_notification_timeliness(landing_dir: Path, rules: list[dict] | None = N
                 groups[(row["period_start"], force, row["scheme"])].append(row)
     out = {}
     for key, rows in groups.items():
-        days = [working_days(r["decision_date"], r["victim_notified_date"])
-                for r in rows if r["victim_notified_date"] is not None]
+        days = [
+            working_days(r["decision_date"], r["victim_notified_date"])
+            for r in rows
+            if r["victim_notified_date"] is not None
+        ]
         within = sum(1 for d in days if d is not None and d <= target)
         out[key] = {
-            "period_start": key[0], "period_label": period_label(key[0]), "force_code": key[1], "scheme": key[2],
+            "period_start": key[0],
+            "period_label": period_label(key[0]),
+            "force_code": key[1],
+            "scheme": key[2],
             "decisions": len(rows),
             "notified": len(days),
             "not_notified": len(rows) - len(days),
@@ -573,8 +650,9 @@ def _nfa_notification_timeliness(landing_dir: Path, rules: list[dict] | None = N
 ALL_SCHEMES = "All schemes"  # both schemes together: no target of its own
 
 
-def _vrr_requests_by_period(landing_dir: Path, rules: list[dict] | None = None,
-                           targets: dict[str, int] | None = None) -> dict[tuple, dict]:
+def _vrr_requests_by_period(
+    landing_dir: Path, rules: list[dict] | None = None, targets: dict[str, int] | None = None
+) -> dict[tuple, dict]:
     """marts.vrr_requests_by_period keyed by (period_start, force_code, scheme): events in their own quarter."""
     targets = REVIEW_TARGET_WORKING_DAYS if targets is None else targets
     decisions = {r["decision_id"]: r for r in _inspection_decisions(landing_dir, rules)}
@@ -582,8 +660,9 @@ def _vrr_requests_by_period(landing_dir: Path, rules: list[dict] | None = None,
     groups: dict[tuple, dict] = {}
 
     def group(start: date, force: str, scheme: str) -> dict:
-        return groups.setdefault((start, force, scheme), {"received": 0, "late": 0, "completed": 0,
-                                                          "overturned": 0, "within": 0, "days": []})
+        return groups.setdefault(
+            (start, force, scheme), {"received": 0, "late": 0, "completed": 0, "overturned": 0, "within": 0, "days": []}
+        )
 
     for req in requests.values():
         decision = decisions.get(req.get("decision_id", "").strip())
@@ -608,11 +687,20 @@ def _vrr_requests_by_period(landing_dir: Path, rules: list[dict] | None = None,
                 if days is not None:
                     completed["days"].append(days)
     return {
-        key: {"period_start": key[0], "period_label": period_label(key[0]), "force_code": key[1], "scheme": key[2],
-              "requests_received": g["received"], "requests_after_three_months": g["late"],
-              "reviews_completed": g["completed"], "reviews_overturned": g["overturned"],
-              "completed_within_target": g["within"], "median_working_days_to_complete": _median(g["days"]),
-              "target_working_days": targets.get(key[2]), "counting_basis": PERIOD_BASIS}
+        key: {
+            "period_start": key[0],
+            "period_label": period_label(key[0]),
+            "force_code": key[1],
+            "scheme": key[2],
+            "requests_received": g["received"],
+            "requests_after_three_months": g["late"],
+            "reviews_completed": g["completed"],
+            "reviews_overturned": g["overturned"],
+            "completed_within_target": g["within"],
+            "median_working_days_to_complete": _median(g["days"]),
+            "target_working_days": targets.get(key[2]),
+            "counting_basis": PERIOD_BASIS,
+        }
         for key, g in groups.items()
     }
 

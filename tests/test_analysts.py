@@ -13,14 +13,24 @@ import pytest
 from tests.conftest import ROOT
 
 CLIENT = Path(sys.executable).parent / "duckdb"  # the duckdb-cli package: DuckDB's own shell, an older release
-MARTS = ("characteristics_completeness", "fct_vrr_decisions", "nfa_notification_timeliness", "victim_withdrawal",
-         "victim_withdrawal_rate", "vrr_requests_by_period", "vrr_uptake", "vrr_uptake_rolling", "disclosure_log")
+MARTS = (
+    "characteristics_completeness",
+    "fct_vrr_decisions",
+    "nfa_notification_timeliness",
+    "victim_withdrawal",
+    "victim_withdrawal_rate",
+    "vrr_requests_by_period",
+    "vrr_uptake",
+    "vrr_uptake_rolling",
+    "disclosure_log",
+)
 
 
 def cli(path: Path, sql: str) -> list[dict]:
     """Run SQL in the command-line client on the file, read-only; rows as dicts."""
-    done = subprocess.run([str(CLIENT), "-readonly", "-json", str(path), "-c", sql], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [str(CLIENT), "-readonly", "-json", str(path), "-c", sql], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout or "[]")
 
@@ -37,8 +47,12 @@ def test_the_client_is_older_than_the_project_duckdb(copy):
     own = duckdb.__version__
     assert tuple(int(p) for p in older.lstrip("v").split(".")[:2]) < tuple(int(p) for p in own.split(".")[:2])
     # the warehouse itself is in the newer format, which the older client refuses: hence the copy
-    done = subprocess.run([str(CLIENT), "-readonly", str(copy.with_name("vrr.duckdb")), "-c", "select 1"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(CLIENT), "-readonly", str(copy.with_name("vrr.duckdb")), "-c", "select 1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0
 
 
@@ -50,14 +64,15 @@ def test_an_older_duckdb_reads_every_mart_as_the_warehouse_holds_it(sample_run, 
         columns = list(expected[0])
         assert list(got[0]) == columns, mart
         # JSON carries dates as text and numbers as numbers: compare on the text of each value
-        for mine, theirs in zip(expected, got):
+        for mine, theirs in zip(expected, got, strict=True):
             for column in columns:
                 value, other = mine[column], theirs[column]
                 if isinstance(value, float):
                     assert other == pytest.approx(value, rel=1e-12), (mart, column)
                 else:
-                    assert (None if value is None else str(value).lower()) == \
-                        (None if other is None else str(other).lower()), (mart, column)
+                    assert (None if value is None else str(value).lower()) == (
+                        None if other is None else str(other).lower()
+                    ), (mart, column)
 
 
 def test_show_tables_lists_the_marts(copy):
@@ -67,18 +82,31 @@ def test_show_tables_lists_the_marts(copy):
 
 
 def test_comments_survive(sample_run, copy):
-    expected = {(r["table_name"], r["column_name"]): r["comment"] for r in sample_run.query(
-        "select table_name, column_name, comment from duckdb_columns() where schema_name = 'marts' "
-        "and comment is not null")}
-    got = {(r["table_name"], r["column_name"]): r["comment"] for r in cli(
-        copy, "select table_name, column_name, comment from duckdb_columns() where schema_name = 'marts' "
-        "and comment is not null")}
+    expected = {
+        (r["table_name"], r["column_name"]): r["comment"]
+        for r in sample_run.query(
+            "select table_name, column_name, comment from duckdb_columns() where schema_name = 'marts' "
+            "and comment is not null"
+        )
+    }
+    got = {
+        (r["table_name"], r["column_name"]): r["comment"]
+        for r in cli(
+            copy,
+            "select table_name, column_name, comment from duckdb_columns() where schema_name = 'marts' "
+            "and comment is not null",
+        )
+    }
     assert len(expected) > 100
     assert {k: v for k, v in got.items() if k[0] != "about"} == expected
-    tables = {r["table_name"]: r["comment"] for r in sample_run.query(
-        "select table_name, comment from duckdb_tables() where schema_name = 'marts'")}
-    got_tables = {r["table_name"]: r["comment"] for r in cli(
-        copy, "select table_name, comment from duckdb_tables() where schema_name = 'marts'")}
+    tables = {
+        r["table_name"]: r["comment"]
+        for r in sample_run.query("select table_name, comment from duckdb_tables() where schema_name = 'marts'")
+    }
+    got_tables = {
+        r["table_name"]: r["comment"]
+        for r in cli(copy, "select table_name, comment from duckdb_tables() where schema_name = 'marts'")
+    }
     assert {k: v for k, v in got_tables.items() if k != "about"} == tables
 
 
@@ -96,10 +124,22 @@ def test_about_says_what_the_file_is(sample_run, copy):
 def test_make_sql_opens_the_copy_read_only(sample_run, copy):
     env = {**os.environ, "VRR_WAREHOUSE_PATH": str(sample_run.warehouse)}
     env.pop("VRR_PUBLISHED_PATH", None)
-    done = subprocess.run([sys.executable, "-m", "pipeline.sql", "-c", "show tables"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.sql", "-c", "show tables"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "vrr_uptake_rolling" in done.stdout
-    done = subprocess.run([sys.executable, "-m", "pipeline.sql", "-c", "create table marts.x (a int)"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.sql", "-c", "create table marts.x (a int)"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0 and "read-only" in (done.stdout + done.stderr).lower()

@@ -52,8 +52,17 @@ def last_four(truth) -> list[date]:
 
 def expected_black_against_all(t):
     rows = [(v, t["rolling"][(t["latest"], "ALL", d, v)]) for d, v in (("all", "All"), ("ethnicity_group", "Black"))]
-    return sorted((v, r["eligible_decisions"], r["decisions_with_request"], r["uptake_rate"], r["uptake_ci_lower"],
-                   r["uptake_ci_upper"]) for v, r in rows)
+    return sorted(
+        (
+            v,
+            r["eligible_decisions"],
+            r["decisions_with_request"],
+            r["uptake_rate"],
+            r["uptake_ci_lower"],
+            r["uptake_ci_upper"],
+        )
+        for v, r in rows
+    )
 
 
 def expected_most_overturned(t):
@@ -64,16 +73,20 @@ def expected_most_overturned(t):
         if f == "ALL" and scheme != "All schemes":  # the schemes added up here, by hand
             by_quarter[q] += r["reviews_overturned"]
     quarter = min(by_quarter, key=lambda q: (-by_quarter[q], q))
-    return [("cohort (quarter of the decision)", best["period_label"], best["reviews_overturned"]),
-            ("period (quarter of the review)", ref.period_label(quarter), by_quarter[quarter])]
+    return [
+        ("cohort (quarter of the decision)", best["period_label"], best["reviews_overturned"]),
+        ("period (quarter of the review)", ref.period_label(quarter), by_quarter[quarter]),
+    ]
 
 
 def expected_ethnicity_completeness(t):
     quarters = [q for (q, f, p, c) in t["completeness"] if ref.add_months(q, 3) <= t["as_at"]]
     latest = max(quarters)
-    return sorted((f, r["decisions"], r["recorded"], r["completeness_rate"])
-                  for (q, f, p, c), r in t["completeness"].items()
-                  if q == latest and p == "all_decisions" and c == "ethnicity")
+    return sorted(
+        (f, r["decisions"], r["recorded"], r["completeness_rate"])
+        for (q, f, p, c), r in t["completeness"].items()
+        if q == latest and p == "all_decisions" and c == "ethnicity"
+    )
 
 
 def expected_notification_median(t):
@@ -83,14 +96,28 @@ def expected_notification_median(t):
 
 def expected_rolling_uptake(t):
     rows = sorted((q, r) for (q, f, d, v), r in t["rolling"].items() if f == "ALL" and d == "all")
-    return [(r["period_label"], r["window_start"], r["quarters_in_window"], r["eligible_decisions"],
-             r["decisions_with_request"], r["uptake_rate"], r["uptake_ci_lower"], r["uptake_ci_upper"],
-             r["is_provisional"]) for q, r in rows]
+    return [
+        (
+            r["period_label"],
+            r["window_start"],
+            r["quarters_in_window"],
+            r["eligible_decisions"],
+            r["decisions_with_request"],
+            r["uptake_rate"],
+            r["uptake_ci_lower"],
+            r["uptake_ci_upper"],
+            r["is_provisional"],
+        )
+        for q, r in rows
+    ]
 
 
 def expected_uptake_by_force(t):
-    return sorted((f, r["eligible_decisions"], r["decisions_with_request"], r["uptake_rate"])
-                  for (q, f, d, v), r in t["uptake"].items() if q == t["latest"] and d == "all")
+    return sorted(
+        (f, r["eligible_decisions"], r["decisions_with_request"], r["uptake_rate"])
+        for (q, f, d, v), r in t["uptake"].items()
+        if q == t["latest"] and d == "all"
+    )
 
 
 def expected_own_pool(t):
@@ -103,7 +130,7 @@ def expected_own_pool(t):
 
 def expected_overturn_by_scheme(t):
     sums = defaultdict(lambda: [0, 0])
-    for (q, f, d, v), r in t["uptake"].items():
+    for (_q, f, d, v), r in t["uptake"].items():
         if f == "ALL" and d == "scheme":
             sums[v][0] += r["reviews_completed"]
             sums[v][1] += r["reviews_overturned"]
@@ -112,8 +139,9 @@ def expected_overturn_by_scheme(t):
 
 def expected_withdrawal_adult_rape(t):
     rows = sorted((q, r) for (q, f, g), r in t["withdrawal_rate"].items() if f == "ALL" and g == "Adult rape")
-    return [(r["period_label"], r["outcomes_assigned"], r["victim_does_not_support"], r["withdrawal_rate"])
-            for q, r in rows]
+    return [
+        (r["period_label"], r["outcomes_assigned"], r["victim_does_not_support"], r["withdrawal_rate"]) for q, r in rows
+    ]
 
 
 def expected_victims_who_asked(t):
@@ -122,8 +150,9 @@ def expected_victims_who_asked(t):
     rows = [r for r in t["fct"].values() if r["is_vrr_eligible"] and r["period_start"] in window]
     victim = {r["decision_id"]: decisions[r["decision_id"]]["victim_id"].strip() for r in rows}
     asked = [r for r in rows if r["has_request"]]
-    return [(len({victim[r["decision_id"]] for r in asked} - {""}), len(set(victim.values()) - {""}), len(asked),
-             len(rows))]
+    return [
+        (len({victim[r["decision_id"]] for r in asked} - {""}), len(set(victim.values()) - {""}), len(asked), len(rows))
+    ]
 
 
 def expected_withdrawal_reasons_rape(t):
@@ -131,7 +160,7 @@ def expected_withdrawal_reasons_rape(t):
     latest = max(quarters)
     window = {ref.add_months(latest, -3 * k) for k in range(4)}
     sums = defaultdict(int)
-    for (q, f, group, stage, reason), r in t["withdrawal"].items():
+    for (q, f, group, _stage, reason), r in t["withdrawal"].items():
         if f == "ALL" and group in ("Adult rape", "Child rape") and q in window:
             sums[reason] += r["decisions"]
     return sorted(sums.items(), key=lambda item: (-item[1], item[0]))
@@ -156,8 +185,12 @@ def test_example(name, sample_run, truth):
     expected = [tuple(row) for row in globals()[f"expected_{name}"](truth)]
     assert got, f"{name} returns nothing on the sample"
     assert len(got) == len(expected), name
-    for mine, theirs in zip(expected, got):
-        assert len(mine) == len(theirs) and all(same(a, b) for a, b in zip(mine, theirs)), (name, mine, theirs)
+    for mine, theirs in zip(expected, got, strict=True):
+        assert len(mine) == len(theirs) and all(same(a, b) for a, b in zip(mine, theirs, strict=True)), (
+            name,
+            mine,
+            theirs,
+        )
 
 
 def test_at_least_ten_examples_each_with_an_independent_computation():

@@ -22,8 +22,24 @@ R = list(contract.REQUEST_COLUMNS)
 
 
 def decision(decision_id, decision_date="2024-01-05", outcome="15"):
-    return [decision_id, f"CR{decision_id}", "AA", "19C", decision_date, outcome, "police", "Y", decision_date,
-            f"V{decision_id}", "30", "F", "W1", "N", "", ""]
+    return [
+        decision_id,
+        f"CR{decision_id}",
+        "AA",
+        "19C",
+        decision_date,
+        outcome,
+        "police",
+        "Y",
+        decision_date,
+        f"V{decision_id}",
+        "30",
+        "F",
+        "W1",
+        "N",
+        "",
+        "",
+    ]
 
 
 def request(request_id, decision_id, request_date="2024-02-01"):
@@ -174,15 +190,22 @@ def test_late_arriving_decision_releases_the_held_request(tmp_path):
     assert run.query("select * from marts.quarantine") == []
     fct = {r["decision_id"]: r for r in run.query("select decision_id, requests from marts.fct_vrr_decisions")}
     assert fct["D2"]["requests"] == 1
-    history = run.query("select event, record_key, reason_code from marts.quarantine_history order by recorded_at, event")
+    history = run.query(
+        "select event, record_key, reason_code from marts.quarantine_history order by recorded_at, event"
+    )
     assert history == [
         {"event": "quarantined", "record_key": "R2", "reason_code": "unknown_decision"},
         {"event": "released", "record_key": "R2", "reason_code": "unknown_decision"},
     ]
 
     # reloading the same folder changes nothing: same marts, no new history
-    marts = run.query("select * from marts.vrr_uptake order by all"), run.query("select * from marts.fct_vrr_decisions order by all")
+    marts = (
+        run.query("select * from marts.vrr_uptake order by all"),
+        run.query("select * from marts.fct_vrr_decisions order by all"),
+    )
     assert run().success
-    assert (run.query("select * from marts.vrr_uptake order by all"),
-            run.query("select * from marts.fct_vrr_decisions order by all")) == marts
+    assert (
+        run.query("select * from marts.vrr_uptake order by all"),
+        run.query("select * from marts.fct_vrr_decisions order by all"),
+    ) == marts
     assert len(run.query("select * from marts.quarantine_history")) == 2

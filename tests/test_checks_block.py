@@ -14,7 +14,24 @@ D = list(contract.DECISION_COLUMNS)
 
 
 def decision(decision_id):
-    return [decision_id, "CR", "AA", "19C", "2024-01-05", "15", "police", "Y", "2024-01-06", "V", "30", "F", "W1", "N", "", ""]
+    return [
+        decision_id,
+        "CR",
+        "AA",
+        "19C",
+        "2024-01-05",
+        "15",
+        "police",
+        "Y",
+        "2024-01-06",
+        "V",
+        "30",
+        "F",
+        "W1",
+        "N",
+        "",
+        "",
+    ]
 
 
 def test_a_failing_dbt_test_stops_publish_and_export(tmp_path):
@@ -35,11 +52,19 @@ def test_a_failing_dbt_test_stops_publish_and_export(tmp_path):
         con.execute("update raw.decisions set decision_date = null where decision_id = 'D1'")
 
     job = defs.resolve_job_def("vrr_pipeline")
-    downstream = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k not in ingest.ASSET_KEYS.values()
-                  and k.path[0] not in ("raw_extract_files", "raw_quarantine", "quarantine_history")]
+    downstream = [
+        k
+        for k in defs.resolve_asset_graph().get_all_asset_keys()
+        if k not in ingest.ASSET_KEYS.values()
+        and k.path[0] not in ("raw_extract_files", "raw_quarantine", "quarantine_history")
+    ]
     with run.environment(), run.instance() as instance:
         result = job.execute_in_process(
-            instance=instance, run_id=run_id, asset_selection=downstream, tags=partition_range_tags(), raise_on_error=False
+            instance=instance,
+            run_id=run_id,
+            asset_selection=downstream,
+            tags=partition_range_tags(),
+            raise_on_error=False,
         )
     assert not result.success
     failed = [e.step_key for e in result.all_events if e.is_step_failure]
@@ -48,4 +73,6 @@ def test_a_failing_dbt_test_stops_publish_and_export(tmp_path):
     assert any(c.check_name == "not_null_stg_landing__decisions_decision_date" and not c.passed for c in checks)
     materialized = {e.asset_key.path[-1] for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
     assert "published_warehouse" not in materialized and "quarterly_export" not in materialized
-    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in [run.warehouse, *run.exports.rglob("*.*")]} == published
+    assert {
+        p: hashlib.sha256(p.read_bytes()).hexdigest() for p in [run.warehouse, *run.exports.rglob("*.*")]
+    } == published

@@ -23,32 +23,43 @@ def contents(path) -> dict[str, list]:
     text: DuckDB writes a `* replace (...)` list back in no fixed order; its columns and rows are compared.)"""
     with duckdb.connect(str(path), read_only=True) as con:
         found = {
-            "schemas": con.execute("select schema_name from information_schema.schemata "
-                                   "where catalog_name = current_database() order by 1").fetchall(),
-            "tables": con.execute("select schema_name, table_name, comment from duckdb_tables() order by all").fetchall(),
-            "views": con.execute("select schema_name, view_name, comment from duckdb_views() "
-                                 "where not internal order by all").fetchall(),
-            "columns": con.execute("select table_schema, table_name, column_name, data_type, column_comment "
-                                   "from information_schema.columns order by all").fetchall(),
-            "macros": con.execute("select schema_name, function_name, macro_definition from duckdb_functions() "
-                                  "where not internal and function_type like '%macro%' order by all").fetchall(),
-            "sequences": con.execute("select schema_name, sequence_name, last_value from duckdb_sequences() "
-                                     "order by all").fetchall(),
+            "schemas": con.execute(
+                "select schema_name from information_schema.schemata where catalog_name = current_database() order by 1"
+            ).fetchall(),
+            "tables": con.execute(
+                "select schema_name, table_name, comment from duckdb_tables() order by all"
+            ).fetchall(),
+            "views": con.execute(
+                "select schema_name, view_name, comment from duckdb_views() where not internal order by all"
+            ).fetchall(),
+            "columns": con.execute(
+                "select table_schema, table_name, column_name, data_type, column_comment "
+                "from information_schema.columns order by all"
+            ).fetchall(),
+            "macros": con.execute(
+                "select schema_name, function_name, macro_definition from duckdb_functions() "
+                "where not internal and function_type like '%macro%' order by all"
+            ).fetchall(),
+            "sequences": con.execute(
+                "select schema_name, sequence_name, last_value from duckdb_sequences() order by all"
+            ).fetchall(),
         }
         found["rows"] = [
             (schema, table, *con.execute(f'select count(*), sum(hash(t)) from "{schema}"."{table}" as t').fetchone())
             for schema, table, _ in found["tables"]
         ]
         for schema, view, _ in found["views"]:
-            found["rows"].append((schema, view, *con.execute(f'select count(*), sum(hash(v)) from "{schema}"."{view}" as v')
-                                  .fetchone()))
+            found["rows"].append(
+                (schema, view, *con.execute(f'select count(*), sum(hash(v)) from "{schema}"."{view}" as v').fetchone())
+            )
     return found
 
 
 def free_and_used(path) -> tuple[int, int]:
     with duckdb.connect(str(path), read_only=True) as con:
-        return con.execute("select free_blocks, used_blocks from pragma_database_size() "
-                           "where database_name = current_database()").fetchone()
+        return con.execute(
+            "select free_blocks, used_blocks from pragma_database_size() where database_name = current_database()"
+        ).fetchone()
 
 
 QUARTERS = 12
@@ -72,8 +83,10 @@ def write_warehouse(path, churn: int) -> None:
             comment on column raw.decisions.decision_id is 'The decision''s key';
         """)
         quarter = "date '2020-01-01' + to_months(3 * $q)"
-        insert = (f"insert into raw.decisions (decision_id, period_start, note) select 'D' || $q || '-' || i, "
-                  f"{quarter}, repeat('note ' || (i % 97), 8) from range({ROWS_PER_QUARTER}) r(i)")
+        insert = (
+            f"insert into raw.decisions (decision_id, period_start, note) select 'D' || $q || '-' || i, "
+            f"{quarter}, repeat('note ' || (i % 97), 8) from range({ROWS_PER_QUARTER}) r(i)"
+        )
         for q in range(QUARTERS):
             con.execute(insert, {"q": q})
         for _ in range(churn):
@@ -105,8 +118,9 @@ def test_publish_compacts_a_build_with_much_freed_space(tmp_path):
     assert build.stat().st_size > 1.5 * fresh.stat().st_size and free > 0.3 * (free + used)  # much freed space
     before = contents(build)
     # churn changes the load numbers; everything else is as written once
-    assert {k: v for k, v in before.items() if k not in ("rows", "sequences")} == \
-        {k: v for k, v in contents(fresh).items() if k not in ("rows", "sequences")}
+    assert {k: v for k, v in before.items() if k not in ("rows", "sequences")} == {
+        k: v for k, v in contents(fresh).items() if k not in ("rows", "sequences")
+    }
 
     done = warehouse.publish(build, published)
 
@@ -122,7 +136,9 @@ def test_publish_compacts_a_build_with_much_freed_space(tmp_path):
     with duckdb.connect(str(nxt)) as con:
         last = con.execute("select max(load_number) from raw.decisions").fetchone()[0]
         con.execute("insert into raw.decisions (decision_id) values ('D-new')")
-        assert con.execute("select load_number from raw.decisions where decision_id = 'D-new'").fetchone()[0] == last + 1
+        assert (
+            con.execute("select load_number from raw.decisions where decision_id = 'D-new'").fetchone()[0] == last + 1
+        )
 
 
 def test_a_build_with_little_freed_space_is_published_as_it_is(tmp_path):

@@ -4,32 +4,56 @@ import datetime as dt
 
 import pytest
 
-from pipeline import contract
+from pipeline import contract, ingest
 from pipeline.contract import ExtractError, ExtractFile, parse_date, read_extract, row_reasons, scan_landing
-from pipeline import ingest
 from pipeline.settings import resolve_settings
 from tests.conftest import TEST_KEY, write_csv
 
-OUTCOMES = contract.load_outcome_codes(contract.Path(__file__).resolve().parents[1] / "dbt_project/seeds/outcome_codes.csv")
+OUTCOMES = contract.load_outcome_codes(
+    contract.Path(__file__).resolve().parents[1] / "dbt_project/seeds/outcome_codes.csv"
+)
 D = list(contract.DECISION_COLUMNS)
 R = list(contract.REQUEST_COLUMNS)
 AS_AT = dt.date(2024, 6, 30)
 
 
 def decision(**overrides) -> dict[str, str]:
-    row = dict(zip(D, ["D1", "CR/1", "AA", "19C", "2024-04-01", "15", "police", "Y", "2024-04-02", "V1", "30",
-                       "F", "W1", "N", "", ""]))
+    row = dict(
+        zip(
+            D,
+            [
+                "D1",
+                "CR/1",
+                "AA",
+                "19C",
+                "2024-04-01",
+                "15",
+                "police",
+                "Y",
+                "2024-04-02",
+                "V1",
+                "30",
+                "F",
+                "W1",
+                "N",
+                "",
+                "",
+            ],
+            strict=True,
+        )
+    )
     row.update(overrides)
     return row
 
 
 def request(**overrides) -> dict[str, str]:
-    row = dict(zip(R, ["R1", "D1", "2024-05-01", "police", "review", "2024-06-01", "decision_stands"]))
+    row = dict(zip(R, ["R1", "D1", "2024-05-01", "police", "review", "2024-06-01", "decision_stands"], strict=True))
     row.update(overrides)
     return row
 
 
 # ---------------------------------------------------------------- values
+
 
 @pytest.mark.parametrize(
     "text, expected",
@@ -45,7 +69,9 @@ def test_parse_date(text, expected):
     assert parse_date(text) == expected
 
 
-@pytest.mark.parametrize("text", ["2024-02-30", "31/04/2024", "2023-02-29", "2024/04/01", "01-04-2024", "tomorrow", "20240401"])
+@pytest.mark.parametrize(
+    "text", ["2024-02-30", "31/04/2024", "2023-02-29", "2024/04/01", "01-04-2024", "tomorrow", "20240401"]
+)
 def test_parse_date_refuses_impossible_or_unknown_forms(text):
     with pytest.raises(ValueError):
         parse_date(text)
@@ -61,9 +87,17 @@ def test_pseudonyms_are_keyed_and_stable():
 
 # ---------------------------------------------------------------- files
 
+
 def test_scan_lists_every_file_that_is_not_an_extract(tmp_path):
-    for name in ["decisions_2024-06-30.csv", "vrr_requests_2024-06-30.csv", "decisions_2024-13-01.csv",
-                 "notes.txt", "Decisions_2024-06-30.csv", "decisions_2024-06-30.csv.bak", "it's odd; drop table x.csv"]:
+    for name in [
+        "decisions_2024-06-30.csv",
+        "vrr_requests_2024-06-30.csv",
+        "decisions_2024-13-01.csv",
+        "notes.txt",
+        "Decisions_2024-06-30.csv",
+        "decisions_2024-06-30.csv.bak",
+        "it's odd; drop table x.csv",
+    ]:
         (tmp_path / name).write_text("x")
     (tmp_path / "sub").mkdir()
     folder = scan_landing(tmp_path)
@@ -73,8 +107,14 @@ def test_scan_lists_every_file_that_is_not_an_extract(tmp_path):
     assert skipped["decisions_2024-13-01.csv"] == "2024-13-01 in the name is not a real date"
     assert skipped["notes.txt"] == "name does not match decisions_YYYY-MM-DD.csv or vrr_requests_YYYY-MM-DD.csv"
     assert skipped["sub"] == "not a regular file"
-    assert set(skipped) == {"decisions_2024-13-01.csv", "notes.txt", "Decisions_2024-06-30.csv",
-                            "decisions_2024-06-30.csv.bak", "it's odd; drop table x.csv", "sub"}
+    assert set(skipped) == {
+        "decisions_2024-13-01.csv",
+        "notes.txt",
+        "Decisions_2024-06-30.csv",
+        "decisions_2024-06-30.csv.bak",
+        "it's odd; drop table x.csv",
+        "sub",
+    }
 
 
 def test_scan_missing_folder(tmp_path):
@@ -88,14 +128,21 @@ def extract(path, kind="decisions"):
 
 def pseudonymised(values: list[str], kind="decisions") -> list[str]:
     """Values as ingest keeps them: identifiers replaced by their keyed pseudonyms (Python's hmac)."""
-    return [contract.pseudonymise(v, TEST_KEY.encode()) if c in contract.IDENTIFIER_COLUMNS else v
-            for c, v in zip(contract.COLUMNS[kind], values)]
+    return [
+        contract.pseudonymise(v, TEST_KEY.encode()) if c in contract.IDENTIFIER_COLUMNS else v
+        for c, v in zip(contract.COLUMNS[kind], values, strict=False)
+    ]
 
 
 def staged(path, kind="decisions"):
     """Read one extract the way ingest does (DuckDB): the temporary tables received and screened, queried."""
-    settings = resolve_settings({"VRR_LANDING_DIR": str(path.parent), "VRR_PSEUDONYM_KEY": TEST_KEY,
-                                 "VRR_WAREHOUSE_PATH": str(path.parent / "w.duckdb")})
+    settings = resolve_settings(
+        {
+            "VRR_LANDING_DIR": str(path.parent),
+            "VRR_PSEUDONYM_KEY": TEST_KEY,
+            "VRR_WAREHOUSE_PATH": str(path.parent / "w.duckdb"),
+        }
+    )
     con = ingest.connect(":memory:", settings)
     con.execute("create schema raw")
     con.execute("create schema audit")
@@ -107,8 +154,10 @@ def received_rows(path, kind="decisions") -> list[tuple[int, list[str], bool]]:
     """(line number, values in contract order, field count ok) of each row, as read by the database."""
     columns = ", ".join(contract.COLUMNS[kind])
     with staged(path, kind) as con:
-        rows = con.execute(f"select line_number, [{columns}], not wrong_field_count from received "
-                           "where not is_blank order by line_number").fetchall()
+        rows = con.execute(
+            f"select line_number, [{columns}], not wrong_field_count from received "
+            "where not is_blank order by line_number"
+        ).fetchall()
     return [(line, values, ok) for line, values, ok in rows]
 
 
@@ -134,50 +183,83 @@ def test_windows_1252_file_is_read_and_says_so(tmp_path):
 
 def test_line_numbers_count_physical_lines(tmp_path):
     path = tmp_path / "decisions_2024-06-30.csv"
-    path.write_text(",".join(D) + "\n" + ",".join(decision().values()) + "\n\n"
-                    + ",".join(decision(decision_id="D2", withdrawal_reason='"two\nlines"').values()) + "\n"
-                    + ",".join(decision(decision_id="D3").values()) + "\n")
+    path.write_text(
+        ",".join(D)
+        + "\n"
+        + ",".join(decision().values())
+        + "\n\n"
+        + ",".join(decision(decision_id="D2", withdrawal_reason='"two\nlines"').values())
+        + "\n"
+        + ",".join(decision(decision_id="D3").values())
+        + "\n"
+    )
     lines = [line for line, _, _ in received_rows(path)]
     assert lines == [2, 4, 6]
 
 
 def loaded_rows(path, kind="decisions") -> list[tuple]:
     """(line number, values as raw stores them) of the rows ingest loads from one extract, in line order."""
-    settings = resolve_settings({"VRR_LANDING_DIR": str(path.parent), "VRR_PSEUDONYM_KEY": TEST_KEY,
-                                 "VRR_WAREHOUSE_PATH": str(path.parent / "w.duckdb")})
+    settings = resolve_settings(
+        {
+            "VRR_LANDING_DIR": str(path.parent),
+            "VRR_PSEUDONYM_KEY": TEST_KEY,
+            "VRR_WAREHOUSE_PATH": str(path.parent / "w.duckdb"),
+        }
+    )
     table = "raw.vrr_requests_received" if kind == "vrr_requests" else "raw.decisions"
     with ingest.connect(":memory:", settings) as con:
         con.execute("create schema raw")
         con.execute("create schema audit")
-        load = ingest.load_file(con, read_extract(extract(path, kind)), ingest.prepare(con, settings), "run",
-                                path.parent)
-        assert load.rows_read == con.execute(f"select count(*) from {table}").fetchone()[0] + con.execute(
-            "select count(*) from raw.quarantine").fetchone()[0] + load.duplicates_dropped
-        return con.execute(f"select line_number, [{', '.join(contract.COLUMNS[kind])}] from {table} "
-                           "order by line_number").fetchall()
+        load = ingest.load_file(
+            con, read_extract(extract(path, kind)), ingest.prepare(con, settings), "run", path.parent
+        )
+        assert (
+            load.rows_read
+            == con.execute(f"select count(*) from {table}").fetchone()[0]
+            + con.execute("select count(*) from raw.quarantine").fetchone()[0]
+            + load.duplicates_dropped
+        )
+        return con.execute(
+            f"select line_number, [{', '.join(contract.COLUMNS[kind])}] from {table} order by line_number"
+        ).fetchall()
 
 
 def test_rows_loaded_straight_from_the_file_equal_the_rows_screened_one_by_one(tmp_path):
     """Rows whose key is unique and that have no reason to be refused go straight into raw; they must be exactly
     what screening every row would have loaded: values, pseudonyms and physical line numbers."""
     path = tmp_path / "decisions_2024-06-30.csv"
-    rows = [decision(), decision(decision_id="D2", force_code=" ab ", decision_date="05/04/2024", victim_id=" V2 "),
-            decision(decision_id="D3", withdrawal_reason='"two\nlines"'), decision(decision_id="D4"),
-            decision(decision_id="D4", suspect_interviewed="Yes"), decision(decision_id="D5", outcome_code="99"),
-            decision(decision_id="D6", decision_maker="cps", victim_notified_date=" 2024-13-01", victim_age=" 41")]
-    path.write_text(",".join(D) + "\n" + "\n".join(",".join(r.values()) for r in rows[:2]) + "\n\n"
-                    + "\n".join(",".join(r.values()) for r in rows[2:]) + "\n")
+    rows = [
+        decision(),
+        decision(decision_id="D2", force_code=" ab ", decision_date="05/04/2024", victim_id=" V2 "),
+        decision(decision_id="D3", withdrawal_reason='"two\nlines"'),
+        decision(decision_id="D4"),
+        decision(decision_id="D4", suspect_interviewed="Yes"),
+        decision(decision_id="D5", outcome_code="99"),
+        decision(decision_id="D6", decision_maker="cps", victim_notified_date=" 2024-13-01", victim_age=" 41"),
+    ]
+    path.write_text(
+        ",".join(D)
+        + "\n"
+        + "\n".join(",".join(r.values()) for r in rows[:2])
+        + "\n\n"
+        + "\n".join(",".join(r.values()) for r in rows[2:])
+        + "\n"
+    )
     columns = ", ".join(D)
     with staged(path) as con:
-        expected = con.execute(f"select line_number, [{columns}] from screened where not is_repeat "
-                               "and len(reasons) = 0 order by line_number").fetchall()
+        expected = con.execute(
+            f"select line_number, [{columns}] from screened where not is_repeat "
+            "and len(reasons) = 0 order by line_number"
+        ).fetchall()
     assert [line for line, _ in expected] == [2, 3, 5, 7, 10]
     assert loaded_rows(path) == expected
     one_line = tmp_path / "decisions_2024-07-01.csv"  # every record on its own line: numbered without a lookup
     write_csv(one_line, D, [list(r.values()) for r in rows if "\n" not in r["withdrawal_reason"]])
     with staged(one_line) as con:
-        expected = con.execute(f"select line_number, [{columns}] from screened where not is_repeat "
-                               "and len(reasons) = 0 order by line_number").fetchall()
+        expected = con.execute(
+            f"select line_number, [{columns}] from screened where not is_repeat "
+            "and len(reasons) = 0 order by line_number"
+        ).fetchall()
     assert [line for line, _ in expected] == [2, 3, 4, 7]
     assert loaded_rows(one_line) == expected
 
@@ -201,7 +283,9 @@ def test_file_level_problems_name_the_file_and_the_problem(tmp_path, content, me
 
 
 def test_missing_column_names_the_columns_expected(tmp_path):
-    path = write_csv(tmp_path / "vrr_requests_2024-06-30.csv", [c for c in R if c not in ("scheme", "request_date")], [])
+    path = write_csv(
+        tmp_path / "vrr_requests_2024-06-30.csv", [c for c in R if c not in ("scheme", "request_date")], []
+    )
     with pytest.raises(ExtractError) as error:
         read_extract(extract(path, "vrr_requests"))
     assert str(error.value) == (
@@ -218,6 +302,7 @@ def test_unreadable_file(tmp_path):
 
 
 # ---------------------------------------------------------------- rows
+
 
 @pytest.mark.parametrize(
     "overrides, reasons",
@@ -285,17 +370,25 @@ def test_every_reason_has_its_message():
 
 
 def test_duplicates_in_one_file(tmp_path):
-    rows = [list(decision().values()), list(decision().values()),  # identical repeat: keep one
-            list(decision(decision_id="D2").values()), list(decision(decision_id="D2", victim_age="31").values()),
-            list(decision(decision_id="D3").values())[:-3]]  # short row
+    rows = [
+        list(decision().values()),
+        list(decision().values()),  # identical repeat: keep one
+        list(decision(decision_id="D2").values()),
+        list(decision(decision_id="D2", victim_age="31").values()),
+        list(decision(decision_id="D3").values())[:-3],
+    ]  # short row
     path = write_csv(tmp_path / "decisions_2024-06-30.csv", D, rows)
     with staged(path) as con:
-        rows = con.execute("select line_number, is_repeat, reasons, victim_id, crime_reference from screened "
-                           "order by line_number").fetchall()
+        rows = con.execute(
+            "select line_number, is_repeat, reasons, victim_id, crime_reference from screened order by line_number"
+        ).fetchall()
     assert len(rows) == 5
     assert [line for line, repeat, *_ in rows if repeat] == [3]
     assert [(line, reasons) for line, repeat, reasons, *_ in rows if reasons and not repeat] == [
-        (4, ["duplicate_key_conflict"]), (5, ["duplicate_key_conflict"]), (6, ["wrong_field_count"])]
+        (4, ["duplicate_key_conflict"]),
+        (5, ["duplicate_key_conflict"]),
+        (6, ["wrong_field_count"]),
+    ]
     assert [line for line, repeat, reasons, *_ in rows if not reasons and not repeat] == [2]
     # identifiers are pseudonymised before anything else sees the row
     assert all(v != "V1" and c != "CR/1" for *_, v, c in rows)
@@ -305,15 +398,25 @@ def test_identical_repeats_are_judged_on_the_normalised_values(tmp_path):
     """The same row spelt two ways (case, spaces, DD/MM/YYYY, Yes for Y, extra columns ignored) is one row, kept
     once; values that differ after normalisation are a conflict."""
     first = decision(force_code="HAM", decision_date="2024-01-05", suspect_interviewed="Y", decision_maker="police")
-    again = decision(force_code=" ham ", decision_date="05/01/2024", suspect_interviewed="Yes",
-                     decision_maker=" POLICE", victim_id=" V1 ", crime_reference="CR/1 ")
+    again = decision(
+        force_code=" ham ",
+        decision_date="05/01/2024",
+        suspect_interviewed="Yes",
+        decision_maker=" POLICE",
+        victim_id=" V1 ",
+        crime_reference="CR/1 ",
+    )
     other = decision(decision_id="D2", force_code="HAM")
     changed = decision(decision_id="D2", force_code="HAM", outcome_code="14")
-    path = write_csv(tmp_path / "decisions_2024-06-30.csv", D + ["notes"],
-                     [[*first.values(), "a"], [*again.values(), "b"], [*other.values(), ""], [*changed.values(), ""]])
+    path = write_csv(
+        tmp_path / "decisions_2024-06-30.csv",
+        D + ["notes"],
+        [[*first.values(), "a"], [*again.values(), "b"], [*other.values(), ""], [*changed.values(), ""]],
+    )
     with staged(path) as con:
-        rows = con.execute("select line_number, is_repeat, reasons, force_code, decision_date from screened "
-                           "order by line_number").fetchall()
+        rows = con.execute(
+            "select line_number, is_repeat, reasons, force_code, decision_date from screened order by line_number"
+        ).fetchall()
     assert rows == [
         (2, False, [], "HAM", "2024-01-05"),  # kept: the first of the two spellings, as raw stores it
         (3, True, [], "ham", "2024-01-05"),  # dropped as an identical repeat
@@ -325,8 +428,25 @@ def test_identical_repeats_are_judged_on_the_normalised_values(tmp_path):
 def test_fast_paths_of_the_value_functions_equal_their_definitions():
     """py_strip, real_date and canonical_date skip work for a value already trimmed or already YYYY-MM-DD; on every
     form of date (each month and day from 00, years from 0000, both orders, spaces) they equal the general path."""
-    values = ["", " ", "\u00a0", " x ", "x", "\tY\n", "é", " 2024-01-05", "2024-01-05 ", "\u00a02024-01-05", "2024-1-5",
-              "2024-01-05T00:00", "+2024-01-05", "-001-01-01", "24-01-05", "2024/01/05", "5/1/24"]
+    values = [
+        "",
+        " ",
+        "\u00a0",
+        " x ",
+        "x",
+        "\tY\n",
+        "é",
+        " 2024-01-05",
+        "2024-01-05 ",
+        "\u00a02024-01-05",
+        "2024-1-5",
+        "2024-01-05T00:00",
+        "+2024-01-05",
+        "-001-01-01",
+        "24-01-05",
+        "2024/01/05",
+        "5/1/24",
+    ]
     for year in ("0000", "0001", "0099", "0999", "1000", "1900", "2023", "2024", "2100", "9999"):
         for month in range(14):
             for day in range(33):
@@ -339,7 +459,9 @@ def test_fast_paths_of_the_value_functions_equal_their_definitions():
     con = ingest.connect(":memory:", resolve_settings({}))
     con.execute("create temp table v as select unnest($v::varchar[]) as x", {"v": values})
     for fast, definition in general.items():
-        differ = con.execute(f"select x, {fast}, {definition} from v where ({fast}) is distinct from ({definition})").fetchall()
+        differ = con.execute(
+            f"select x, {fast}, {definition} from v where ({fast}) is distinct from ({definition})"
+        ).fetchall()
         assert differ == [], fast
 
 
@@ -354,19 +476,27 @@ def test_bulk_pseudonyms_equal_pythons_hmac(key):
     inner, outer = contract.hmac_pads(key)
     con = ingest.connect(":memory:", resolve_settings({}))
     con.execute("create temp table ids as select unnest($v::varchar[]) as value", {"v": values})
-    got = dict(con.execute(f"select value, {ingest.pseudonym_sql('value')} from ids",
-                           {"inner": inner, "outer": outer}).fetchall())
+    got = dict(
+        con.execute(
+            f"select value, {ingest.pseudonym_sql('value')} from ids", {"inner": inner, "outer": outer}
+        ).fetchall()
+    )
     expected = {v: hmac.new(key, v.strip().encode(), hashlib.sha256).hexdigest() if v.strip() else "" for v in values}
     assert got == expected
 
 
 def test_plan_reads_only_new_or_changed_extracts(tmp_path):
-    a, b, c = (ExtractFile(tmp_path / n, "decisions", AS_AT) for n in ("decisions_1.csv", "decisions_2.csv", "decisions_3.csv"))
+    a, b, c = (
+        ExtractFile(tmp_path / n, "decisions", AS_AT) for n in ("decisions_1.csv", "decisions_2.csv", "decisions_3.csv")
+    )
     landing = {a.name: "sha-a", b.name: "sha-b2", c.name: "sha-c"}
     published = {a.name: "sha-a", b.name: "sha-b", "decisions_0.csv": "sha-0"}  # b changed, 0 removed, c new
     plan = ingest.plan_run([a, b, c], landing, published, full_refresh=False)
     assert (plan.full, [e.name for e in plan.to_read], plan.to_drop) == (
-        False, ["decisions_2.csv", "decisions_3.csv"], ["decisions_0.csv", "decisions_2.csv"])
+        False,
+        ["decisions_2.csv", "decisions_3.csv"],
+        ["decisions_0.csv", "decisions_2.csv"],
+    )
     same = ingest.plan_run([a], {a.name: "sha-a"}, {a.name: "sha-a"}, full_refresh=False)
     assert same.nothing_new and same.to_read == []
     full = ingest.plan_run([a], {a.name: "sha-a"}, {a.name: "sha-a"}, full_refresh=True)
@@ -376,13 +506,25 @@ def test_plan_reads_only_new_or_changed_extracts(tmp_path):
 
 
 def test_resources_of_duckdb_come_from_settings(tmp_path):
-    settings = resolve_settings({"VRR_DUCKDB_MEMORY_LIMIT": "3GB", "VRR_DUCKDB_THREADS": "1",
-                                 "VRR_DUCKDB_TEMP_DIR": str(tmp_path / "spill"),
-                                 "VRR_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")})
-    assert settings.duckdb_settings() == {"memory_limit": "3GB", "threads": 1, "temp_directory": str(tmp_path / "spill")}
+    settings = resolve_settings(
+        {
+            "VRR_DUCKDB_MEMORY_LIMIT": "3GB",
+            "VRR_DUCKDB_THREADS": "1",
+            "VRR_DUCKDB_TEMP_DIR": str(tmp_path / "spill"),
+            "VRR_WAREHOUSE_PATH": str(tmp_path / "w.duckdb"),
+        }
+    )
+    assert settings.duckdb_settings() == {
+        "memory_limit": "3GB",
+        "threads": 1,
+        "temp_directory": str(tmp_path / "spill"),
+    }
     with ingest.connect(tmp_path / "x.duckdb", settings) as con:
-        got = dict(con.execute("select name, value from duckdb_settings() where name in ('threads', 'temp_directory', "
-                               "'memory_limit')").fetchall())
+        got = dict(
+            con.execute(
+                "select name, value from duckdb_settings() where name in ('threads', 'temp_directory', 'memory_limit')"
+            ).fetchall()
+        )
     assert got["threads"] == "1" and got["temp_directory"] == str(tmp_path / "spill")
     assert got["memory_limit"] == "2.7 GiB"  # 3 GB as DuckDB reports it
     default = resolve_settings({"VRR_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")}).duckdb_settings()

@@ -36,18 +36,33 @@ def dagster_dev(tmp_path):
     home.mkdir()
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     env = {k: v for k, v in os.environ.items() if k not in ("VRR_LANDING_DIR", "VRR_PSEUDONYM_KEY")}
-    env.update({
-        "DAGSTER_HOME": str(home),
-        "VRR_WAREHOUSE_PATH": str(tmp_path / "warehouse" / "vrr.duckdb"),
-        "VRR_EXPORT_DIR": str(tmp_path / "exports"),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "DO_NOT_TRACK": "1",
-    })
+    env.update(
+        {
+            "DAGSTER_HOME": str(home),
+            "VRR_WAREHOUSE_PATH": str(tmp_path / "warehouse" / "vrr.duckdb"),
+            "VRR_EXPORT_DIR": str(tmp_path / "exports"),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "DO_NOT_TRACK": "1",
+        }
+    )
     port = free_port()
     log = (tmp_path / "dagster_dev.log").open("wb")
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "dev",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 300
@@ -136,8 +151,15 @@ def test_the_ui_shows_the_pipeline_and_runs_it(dagster_dev):
             # screen), then its list of every asset
             for group, names in (
                 ("ingest", ("raw_decisions", "raw_vrr_requests", "raw_extract_files", "raw_quarantine")),
-                ("marts", ("vrr_uptake_rolling", "fct_vrr_decisions", "vrr_requests_by_period",
-                           "characteristics_completeness")),
+                (
+                    "marts",
+                    (
+                        "vrr_uptake_rolling",
+                        "fct_vrr_decisions",
+                        "vrr_requests_by_period",
+                        "characteristics_completeness",
+                    ),
+                ),
                 ("publish", ("disclosure_control", "published_warehouse", "quarterly_export")),
             ):
                 page.goto(f"{base}/locations/vrr/asset-groups/{group}")

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from pipeline.definitions import defs
-from pipeline.partitions import export_label, quarter_just_ended, quarters_in_window, quarterly
+from pipeline.partitions import export_label, quarter_just_ended, quarterly, quarters_in_window
 from pipeline.transform import dbt_build_args
 
 
@@ -18,8 +18,16 @@ def test_asset_graph_is_one_connected_chain():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     # dbt assets are keyed by schema and name, as analysts query them: marts/vrr_uptake is marts.vrr_uptake
-    assert {"raw_decisions", "raw_vrr_requests", "raw_extract_files", "marts/fct_vrr_decisions", "marts/vrr_uptake",
-            "published_warehouse", "quarterly_export", "reference/vrr_eligibility_rules"} <= keys
+    assert {
+        "raw_decisions",
+        "raw_vrr_requests",
+        "raw_extract_files",
+        "marts/fct_vrr_decisions",
+        "marts/vrr_uptake",
+        "published_warehouse",
+        "quarterly_export",
+        "reference/vrr_eligibility_rules",
+    } <= keys
     staging = graph.get(dg.AssetKey(["staging", "stg_landing__decisions"]))
     assert dg.AssetKey("raw_decisions") in staging.parent_keys
     assert dg.AssetKey("published_warehouse") in graph.get(dg.AssetKey("quarterly_export")).parent_keys
@@ -68,19 +76,30 @@ def test_quarter_helpers():
     assert export_label(dt.date(2025, 1, 1)) == "2024-25-Q4"
     assert export_label(dt.date(2099, 10, 1)) == "2099-00-Q3"
     assert quarters_in_window(dt.datetime(2024, 10, 1), dt.datetime(2025, 7, 1)) == [
-        dt.date(2024, 10, 1), dt.date(2025, 1, 1), dt.date(2025, 4, 1)]
+        dt.date(2024, 10, 1),
+        dt.date(2025, 1, 1),
+        dt.date(2025, 4, 1),
+    ]
     assert quarters_in_window(dt.datetime(2025, 4, 1), dt.datetime(2025, 4, 1)) == []
 
 
 def test_dbt_build_args():
     from pathlib import Path
 
-    assert dbt_build_args(Path("/w/.vrr.duckdb.build-x")) == ["build", "--vars", '{"warehouse_path": "/w/.vrr.duckdb.build-x"}']
+    assert dbt_build_args(Path("/w/.vrr.duckdb.build-x")) == [
+        "build",
+        "--vars",
+        '{"warehouse_path": "/w/.vrr.duckdb.build-x"}',
+    ]
     assert dbt_build_args(Path("/w/b"), full_refresh=True)[-1] == "--full-refresh"
     # DuckDB's resources reach dbt's profile as vars
-    assert dbt_build_args(Path("/w/b"), duckdb_settings={"memory_limit": "3GB", "threads": 2, "temp_directory": "/t"}) == [
-        "build", "--vars", '{"warehouse_path": "/w/b", "duckdb_memory_limit": "3GB", "duckdb_threads": 2, '
-        '"duckdb_temp_directory": "/t"}']
+    assert dbt_build_args(
+        Path("/w/b"), duckdb_settings={"memory_limit": "3GB", "threads": 2, "temp_directory": "/t"}
+    ) == [
+        "build",
+        "--vars",
+        '{"warehouse_path": "/w/b", "duckdb_memory_limit": "3GB", "duckdb_threads": 2, "duckdb_temp_directory": "/t"}',
+    ]
 
 
 def test_dbt_resource_knows_its_version_and_opens_no_adapter():

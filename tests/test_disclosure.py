@@ -2,8 +2,18 @@
 
 import pytest
 
-from pipeline.disclosure import (DEPENDENT, PRIMARY, SECONDARY, SMALL_MEDIAN, Relation, check_relations,
-                                 dependent_rule, determined, median_rule, withhold)
+from pipeline.disclosure import (
+    DEPENDENT,
+    PRIMARY,
+    SECONDARY,
+    SMALL_MEDIAN,
+    Relation,
+    check_relations,
+    dependent_rule,
+    determined,
+    median_rule,
+    withhold,
+)
 
 
 def test_primary_withholds_one_to_four_and_shows_zero():
@@ -39,8 +49,11 @@ def test_secondary_cascades_across_relations():
     # rows: r1 = a + b, r2 = c + d; columns: k1 = a + c, k2 = b + d, all = r1 + r2
     values = {"a": 2, "b": 10, "c": 6, "d": 30, "r1": 12, "r2": 36, "k1": 8, "k2": 40, "all": 48}
     relations = [
-        Relation("r1", ("a", "b")), Relation("r2", ("c", "d")),
-        Relation("k1", ("a", "c")), Relation("k2", ("b", "d")), Relation("all", ("r1", "r2")),
+        Relation("r1", ("a", "b")),
+        Relation("r2", ("c", "d")),
+        Relation("k1", ("a", "c")),
+        Relation("k2", ("b", "d")),
+        Relation("all", ("r1", "r2")),
     ]
     got = withhold(values, relations, 5)
     # a is primary; r1 = a + b needs b; k1 = a + c needs c; then r2 = c + d needs d (or r2), k2 = b + d has b
@@ -102,7 +115,11 @@ def test_determined_finds_what_combinations_give_back():
     assert sorted(determined(relations, {"x": PRIMARY, "y": PRIMARY, "z": PRIMARY})) == ["x", "y", "z"]
     assert determined(relations, {"x": PRIMARY, "y": PRIMARY, "z": PRIMARY, "t1": SECONDARY}) == []
     # a 2 x 2 table with its margins published: every inner cell withheld, none determined
-    square = [Relation("r1", ("a", "b")), Relation("r2", ("c", "d")), Relation("k1", ("a", "c")),
-              Relation("k2", ("b", "d"))]
+    square = [
+        Relation("r1", ("a", "b")),
+        Relation("r2", ("c", "d")),
+        Relation("k1", ("a", "c")),
+        Relation("k2", ("b", "d")),
+    ]
     assert determined(square, dict.fromkeys("abcd", PRIMARY)) == []
     assert sorted(determined(square + [Relation("diag", ("a", "d"))], dict.fromkeys("abcd", PRIMARY))) == list("abcd")

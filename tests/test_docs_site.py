@@ -35,7 +35,8 @@ def test_docs_site_offline_with_lineage(sample_run, tmp_path):
             page = context.new_page()
             page.goto(url + "#!/model/model.vrr.vrr_uptake")
             page.get_by_text("VRR take-up by quarter, force and victim cohort", exact=False).first.wait_for(
-                timeout=60_000)
+                timeout=60_000
+            )
             page.locator('[title="View Lineage Graph"]').first.click()
             page.get_by_text("Lineage Graph").first.wait_for(timeout=60_000)
             page.wait_for_timeout(2000)

@@ -1,10 +1,6 @@
 """The whole job, materialised with Dagster on the synthetic sample, checked against an independent computation."""
 
-import csv
-import json
 import math
-
-import pytest
 
 from tests import reference as ref
 
@@ -30,7 +26,9 @@ def mismatches(expected: dict, actual: dict) -> list:
 
 
 def test_every_asset_materialised(sample_run):
-    rows = sample_run.query("select table_schema, table_name from information_schema.tables where table_schema = 'marts'")
+    rows = sample_run.query(
+        "select table_schema, table_name from information_schema.tables where table_schema = 'marts'"
+    )
     assert {r["table_name"] for r in rows} >= {"fct_vrr_decisions", "vrr_uptake"}
 
 
@@ -59,8 +57,15 @@ def test_vrr_uptake_rolling_matches_independent_computation(sample_run):
 
 def test_every_quarterly_mart_says_as_at_and_provisional(sample_run):
     as_at = ref.load_latest(sample_run.landing)[2]
-    for mart in ("vrr_uptake", "vrr_uptake_rolling", "characteristics_completeness", "victim_withdrawal",
-                 "victim_withdrawal_rate", "nfa_notification_timeliness", "vrr_requests_by_period"):
+    for mart in (
+        "vrr_uptake",
+        "vrr_uptake_rolling",
+        "characteristics_completeness",
+        "victim_withdrawal",
+        "victim_withdrawal_rate",
+        "nfa_notification_timeliness",
+        "vrr_requests_by_period",
+    ):
         rows = sample_run.query(f"select period_start, as_at_date, is_provisional from marts.{mart}")
         assert rows, mart
         for row in rows:
@@ -77,12 +82,14 @@ def test_second_run_changes_nothing(sample_run):
         )
 
     before = snapshot()
-    exported_before = {p.relative_to(sample_run.exports): p.read_bytes() for p in sample_run.exports.rglob("*")
-                       if p.is_file()}
+    exported_before = {
+        p.relative_to(sample_run.exports): p.read_bytes() for p in sample_run.exports.rglob("*") if p.is_file()
+    }
     assert sample_run().success
     assert snapshot() == before
-    exported_after = {p.relative_to(sample_run.exports): p.read_bytes() for p in sample_run.exports.rglob("*")
-                      if p.is_file()}
+    exported_after = {
+        p.relative_to(sample_run.exports): p.read_bytes() for p in sample_run.exports.rglob("*") if p.is_file()
+    }
     assert exported_after == exported_before  # workbooks, pages, CSV files and manifests byte for byte
 
 

@@ -12,7 +12,7 @@ from pipeline.publication import percent, shown, text_cell, write_csv
 @pytest.mark.parametrize(
     "value, cell",
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
         ("+44", "+44"),  # a number written as text stays a number
         ("+SUM(A1)", "'+SUM(A1)"),
         ("-1+1", "'-1+1"),

@@ -4,6 +4,7 @@ an unexpected one is written in full to the run's log, whose path is printed."""
 
 import datetime as dt
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +18,9 @@ REFUSED = f"vrr: the run did not start; {UNCHANGED}"
 
 
 def no_traceback(lines: list[str]) -> bool:
-    return not any(line.startswith("Traceback") or "Stack Trace" in line or line.lstrip().startswith('File "')
-                   for line in lines)
+    return not any(
+        line.startswith("Traceback") or "Stack Trace" in line or line.lstrip().startswith('File "') for line in lines
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +39,20 @@ def published(tmp_path_factory):
 
 BAD_FILES = {
     "missing column": (
-        "decisions_2024-04-01.csv", [c for c in D if c != "outcome_code"],
-        "decisions_2024-04-01.csv: missing required column(s) outcome_code; expected columns: "),
+        "decisions_2024-04-01.csv",
+        [c for c in D if c != "outcome_code"],
+        "decisions_2024-04-01.csv: missing required column(s) outcome_code; expected columns: ",
+    ),
     "repeated column": (
-        "decisions_2024-04-01.csv", [*D, "decision_id"],
-        "decisions_2024-04-01.csv: the header names column(s) decision_id more than once"),
+        "decisions_2024-04-01.csv",
+        [*D, "decision_id"],
+        "decisions_2024-04-01.csv: the header names column(s) decision_id more than once",
+    ),
     "file dated after today": (
-        "decisions_2031-01-01.csv", D,
-        "decisions_2031-01-01.csv: the date in its name, 2031-01-01, is after today ("),
+        "decisions_2031-01-01.csv",
+        D,
+        "decisions_2031-01-01.csv: the date in its name, 2031-01-01, is after today (",
+    ),
 }
 
 
@@ -109,7 +117,9 @@ def test_a_wrong_lock_wait_setting_refuses_to_start(published):
     status, lines = run_runner(published, VRR_LOCK_WAIT_SECONDS="half an hour")
     assert status == 2
     assert last_lines(lines, 2) == [
-        "vrr: VRR_LOCK_WAIT_SECONDS must be a number of seconds (0 or more), not 'half an hour'.", REFUSED]
+        "vrr: VRR_LOCK_WAIT_SECONDS must be a number of seconds (0 or more), not 'half an hour'.",
+        REFUSED,
+    ]
 
 
 def test_an_unexpected_error_goes_to_the_log_with_its_traceback(tmp_path, published):
@@ -129,7 +139,7 @@ def test_an_unexpected_error_goes_to_the_log_with_its_traceback(tmp_path, publis
     assert step.startswith("vrr: step landing_extracts failed: ") and "Exception" in step
     assert unchanged == FAILED
     assert no_traceback(lines)
-    text = open(log, encoding="utf-8").read()
+    text = Path(log).read_text(encoding="utf-8")
     assert "Stack Trace" in text and 'File "' in text and "pipeline/ingest.py" in text
     assert snapshot(run) == before
     assert leftovers(run) == []
@@ -140,10 +150,14 @@ def test_make_run_ends_with_the_same_readable_lines(published, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     # as a person types it, not as a make started by `make test` (which would report itself as make[1])
-    env = {k: v for k, v in runner_env(published, VRR_LANDING_DIR=str(empty)).items()
-           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    done = subprocess.run(["make", "--no-print-directory", "run"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    env = {
+        k: v
+        for k, v in runner_env(published, VRR_LANDING_DIR=str(empty)).items()
+        if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    }
+    done = subprocess.run(
+        ["make", "--no-print-directory", "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode != 0
     lines = last_lines((done.stdout + done.stderr).splitlines(), 3)
     assert lines[0].startswith("vrr: step landing_extracts failed: landing folder ")
@@ -154,27 +168,35 @@ def test_make_run_ends_with_the_same_readable_lines(published, tmp_path):
 
 # --------------------------------------------------------------------------- the two file-level checks, directly
 
+
 def test_a_file_dated_after_the_day_of_the_run_is_refused(tmp_path):
     write_csv(tmp_path / "decisions_2025-01-06.csv", D, [])
     write_csv(tmp_path / "vrr_requests_2031-01-01.csv", R, [])
     assert [e.name for e in contract.scan_landing(tmp_path, today=dt.date(2031, 1, 1)).extracts] == [
-        "decisions_2025-01-06.csv", "vrr_requests_2031-01-01.csv"]
+        "decisions_2025-01-06.csv",
+        "vrr_requests_2031-01-01.csv",
+    ]
     with pytest.raises(contract.ExtractError) as refused:
         contract.scan_landing(tmp_path, today=dt.date(2030, 12, 31))
     assert str(refused.value) == (
         "vrr_requests_2031-01-01.csv: the date in its name, 2031-01-01, is after today (2030-12-31). "
-        "Correct the file name (a mistyped year?) and run again.")
+        "Correct the file name (a mistyped year?) and run again."
+    )
 
 
 def test_a_header_naming_a_column_twice_is_refused(tmp_path):
     # the same name after trimming and case-folding counts as the same column, extra columns included
-    path = write_csv(tmp_path / "vrr_requests_2025-01-06.csv", [*R[:2], " Decision_ID", *R[2:], "note", "NOTE"],
-                     [["R1", "D1", "D1", "2025-01-01", "police", "", "", "", "x", "y"]])
+    path = write_csv(
+        tmp_path / "vrr_requests_2025-01-06.csv",
+        [*R[:2], " Decision_ID", *R[2:], "note", "NOTE"],
+        [["R1", "D1", "D1", "2025-01-01", "police", "", "", "", "x", "y"]],
+    )
     extract = contract.scan_landing(tmp_path, today=dt.date(2025, 1, 6)).extracts[0]
     with pytest.raises(contract.ExtractError) as refused:
         contract.read_extract(extract)
-    assert str(refused.value) == "vrr_requests_2025-01-06.csv: the header names column(s) decision_id, note more than once"
+    assert (
+        str(refused.value) == "vrr_requests_2025-01-06.csv: the header names column(s) decision_id, note more than once"
+    )
     path.write_text(",".join(R) + "\nR1,D1,2025-01-01,police,,,\n", encoding="utf-8")
     parsed = contract.read_extract(extract)
     assert parsed.header == list(R) and len(parsed.record_lines) == 1
-

@@ -15,35 +15,68 @@ R = list(contract.REQUEST_COLUMNS)
 
 
 def decision(decision_id, decision_date, outcome="15", force="AA"):
-    return [decision_id, f"CR{decision_id}", force, "19C", decision_date, outcome, "police", "Y", decision_date,
-            f"V{decision_id}", "30", "F", "W1", "N", "", ""]
+    return [
+        decision_id,
+        f"CR{decision_id}",
+        force,
+        "19C",
+        decision_date,
+        outcome,
+        "police",
+        "Y",
+        decision_date,
+        f"V{decision_id}",
+        "30",
+        "F",
+        "W1",
+        "N",
+        "",
+        "",
+    ]
 
 
 def request(request_id, decision_id, request_date):
     return [request_id, decision_id, request_date, "police", "review", "", ""]
 
 
-FIRST = [decision("D1", "2024-01-05"), decision("D2", "2023-11-10"), decision("D3", "2023-12-20", force="BB"),
-         decision("D4", "2024-02-01"), decision("D7", "2023-08-01")]  # D7: the only decision of July-September 2023
-SECOND = [decision("D1", "2024-01-05"),
-          decision("D2", "2024-04-10"),  # corrected: October-December 2023 -> April-June 2024
-          decision("D4", "2024-02-01", outcome="14"),
-          decision("D5", "2024-05-02"),  # new
-          decision("D7", "2024-05-01")]  # corrected: its old quarter is left empty
+FIRST = [
+    decision("D1", "2024-01-05"),
+    decision("D2", "2023-11-10"),
+    decision("D3", "2023-12-20", force="BB"),
+    decision("D4", "2024-02-01"),
+    decision("D7", "2023-08-01"),
+]  # D7: the only decision of July-September 2023
+SECOND = [
+    decision("D1", "2024-01-05"),
+    decision("D2", "2024-04-10"),  # corrected: October-December 2023 -> April-June 2024
+    decision("D4", "2024-02-01", outcome="14"),
+    decision("D5", "2024-05-02"),  # new
+    decision("D7", "2024-05-01"),
+]  # corrected: its old quarter is left empty
 
 
 def marts_and_raw(run: PipelineRun) -> dict[str, list]:
     """Every mart and raw table, rows sorted, without the columns that name the run or the time."""
-    tables = run.query("select table_schema as s, table_name as t from information_schema.tables "
-                       "where table_schema in ('marts', 'raw') "
-                       "and table_name not in ('quarantine_history', 'affected_quarters', 'touched_decisions') "
-                       "order by 1, 2")
+    tables = run.query(
+        "select table_schema as s, table_name as t from information_schema.tables "
+        "where table_schema in ('marts', 'raw') "
+        "and table_name not in ('quarantine_history', 'affected_quarters', 'touched_decisions') "
+        "order by 1, 2"
+    )
     out = {}
     for table in tables:
-        columns = [c["column_name"] for c in run.query(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-            "order by ordinal_position", [table["s"], table["t"]]) if c["column_name"] not in ("run_id", "recorded_at")]
-        out[f"{table['s']}.{table['t']}"] = run.query(f"select {', '.join(columns)} from {table['s']}.{table['t']} order by all")
+        columns = [
+            c["column_name"]
+            for c in run.query(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                "order by ordinal_position",
+                [table["s"], table["t"]],
+            )
+            if c["column_name"] not in ("run_id", "recorded_at")
+        ]
+        out[f"{table['s']}.{table['t']}"] = run.query(
+            f"select {', '.join(columns)} from {table['s']}.{table['t']} order by all"
+        )
     return out
 
 
@@ -62,8 +95,14 @@ def runs(tmp_path_factory):
     assert run().success
     # a new extract of each kind, and a changed file: the first extract re-sent with one more decision
     write_csv(landing / "decisions_2024-06-01.csv", D, SECOND)
-    write_csv(landing / "vrr_requests_2024-06-01.csv", R, [request("R1", "D4", "2024-02-02"),  # R1 moves to D4
-                                                            request("R2", "D5", "2024-05-20")])
+    write_csv(
+        landing / "vrr_requests_2024-06-01.csv",
+        R,
+        [
+            request("R1", "D4", "2024-02-02"),  # R1 moves to D4
+            request("R2", "D5", "2024-05-20"),
+        ],
+    )
     write_csv(landing / "decisions_2024-03-01.csv", D, [*FIRST, decision("D8", "2022-05-05")])
     second = run()
     assert second.success
@@ -79,14 +118,26 @@ def test_only_the_affected_quarters_are_rebuilt(runs):
     assert read == ["decisions_2024-03-01.csv", "decisions_2024-06-01.csv"]
     quarters = [r["period_start"] for r in run.query("select period_start from raw.affected_quarters")]
     # every decision of the changed first file and the new second one; D7's and D2's old quarters included
-    assert quarters == [dt.date(2022, 4, 1), dt.date(2023, 7, 1), dt.date(2023, 10, 1), dt.date(2024, 1, 1),
-                        dt.date(2024, 4, 1)]
-    fct = {r["decision_id"]: r for r in run.query(
-        "select decision_id, period_start, requests, outcome_code from marts.fct_vrr_decisions")}
+    assert quarters == [
+        dt.date(2022, 4, 1),
+        dt.date(2023, 7, 1),
+        dt.date(2023, 10, 1),
+        dt.date(2024, 1, 1),
+        dt.date(2024, 4, 1),
+    ]
+    fct = {
+        r["decision_id"]: r
+        for r in run.query("select decision_id, period_start, requests, outcome_code from marts.fct_vrr_decisions")
+    }
     assert {k: (v["period_start"], v["requests"]) for k, v in fct.items()} == {
-        "D1": (dt.date(2024, 1, 1), 0), "D2": (dt.date(2024, 4, 1), 0), "D3": (dt.date(2023, 10, 1), 0),
-        "D4": (dt.date(2024, 1, 1), 1), "D5": (dt.date(2024, 4, 1), 1), "D7": (dt.date(2024, 4, 1), 0),
-        "D8": (dt.date(2022, 4, 1), 0)}
+        "D1": (dt.date(2024, 1, 1), 0),
+        "D2": (dt.date(2024, 4, 1), 0),
+        "D3": (dt.date(2023, 10, 1), 0),
+        "D4": (dt.date(2024, 1, 1), 1),
+        "D5": (dt.date(2024, 4, 1), 1),
+        "D7": (dt.date(2024, 4, 1), 0),
+        "D8": (dt.date(2022, 4, 1), 0),
+    }
     assert fct["D4"]["outcome_code"] == "14"
     assert run.query("select * from marts.vrr_uptake where period_start = '2023-07-01'") == []
 
@@ -112,7 +163,10 @@ def test_incremental_and_full_builds_give_identical_marts(runs):
     assert incremental["marts.fct_vrr_decisions"] and incremental["marts.vrr_uptake"]
     result = run(full_refresh=True)
     assert result.success
-    files = next(m for m in result.asset_materializations_for_node("landing_extracts")
-                 if m.asset_key.path == ["raw_extract_files"]).metadata
+    files = next(
+        m
+        for m in result.asset_materializations_for_node("landing_extracts")
+        if m.asset_key.path == ["raw_extract_files"]
+    ).metadata
     assert files["build"].value == "full"
     assert marts_and_raw(run) == incremental

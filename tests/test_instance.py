@@ -37,12 +37,25 @@ def test_run_history_is_kept_under_dagster_home(tmp_path, monkeypatch):
 def test_make_dev_uses_the_project_instance(tmp_path):
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
-    out = subprocess.run(["make", "-n", "--no-print-directory", "dev", f"DAGSTER_HOME={home}"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["make", "-n", "--no-print-directory", "dev", f"DAGSTER_HOME={home}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"cp dagster.yaml {home}/dagster.yaml" in out
     assert "dagster dev -w workspace.yaml" in out
-    # without DAGSTER_HOME, make sets it to a folder in the project (never a temporary one) and copies dagster.yaml there
+    # without DAGSTER_HOME, make sets it to a folder in the project (never a temporary one) and copies dagster.yaml
+    # there
     env.pop("DAGSTER_HOME", None)
-    out = subprocess.run(["make", "-n", "-B", "--no-print-directory", "dev"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["make", "-n", "-B", "--no-print-directory", "dev"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"cp dagster.yaml {ROOT}/.dagster_home/dagster.yaml" in out

@@ -4,9 +4,10 @@ The run completes; every row is loaded or quarantined with its reason; the marts
 independently from the clean rows alone; no raw identifier is found in any output.
 """
 
+import contextlib
 import csv
-import json
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -29,8 +30,9 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def write_rows(path: Path, columns: list[str], rows: list[dict[str, str]], *, excel: bool = False,
-               encoding: str = "utf-8") -> None:
+def write_rows(
+    path: Path, columns: list[str], rows: list[dict[str, str]], *, excel: bool = False, encoding: str = "utf-8"
+) -> None:
     """Write an extract; excel=True writes it the way a hand export through Excel does (BOM, CRLF, shuffled and
     upper-case headers with spaces, an extra column, padded values, DD/MM/YYYY dates, Yes for Y)."""
     notes = excel or encoding != "utf-8"
@@ -45,10 +47,8 @@ def write_rows(path: Path, columns: list[str], rows: list[dict[str, str]], *, ex
                 for column in columns:
                     value = values[column]
                     if column.endswith("_date") and value and i % 2 == 0:
-                        try:
+                        with contextlib.suppress(ValueError):  # a deliberately bad date stays as it is
                             value = dt.date.fromisoformat(value).strftime("%d/%m/%Y")
-                        except ValueError:
-                            pass  # a deliberately bad date stays as it is
                     if column in ("suspect_interviewed", "victim_disability") and value == "Y":
                         value = "Yes"
                     if column in ("decision_maker", "scheme", "outcome_code", "victim_sex"):
@@ -58,18 +58,38 @@ def write_rows(path: Path, columns: list[str], rows: list[dict[str, str]], *, ex
 
 
 def decision(decision_id: str, **overrides) -> dict[str, str]:
-    row = {"decision_id": decision_id, "crime_reference": f"CR/RAW/{decision_id}", "force_code": "NTH",
-           "offence_code": "19C", "decision_date": "2022-08-01", "outcome_code": "15", "decision_maker": "police",
-           "suspect_interviewed": "Y", "victim_notified_date": "2022-08-03", "victim_id": f"VRAW{decision_id}",
-           "victim_age": "30", "victim_sex": "F", "victim_ethnicity": "W1", "victim_disability": "N",
-           "withdrawal_stage": "", "withdrawal_reason": ""}
+    row = {
+        "decision_id": decision_id,
+        "crime_reference": f"CR/RAW/{decision_id}",
+        "force_code": "NTH",
+        "offence_code": "19C",
+        "decision_date": "2022-08-01",
+        "outcome_code": "15",
+        "decision_maker": "police",
+        "suspect_interviewed": "Y",
+        "victim_notified_date": "2022-08-03",
+        "victim_id": f"VRAW{decision_id}",
+        "victim_age": "30",
+        "victim_sex": "F",
+        "victim_ethnicity": "W1",
+        "victim_disability": "N",
+        "withdrawal_stage": "",
+        "withdrawal_reason": "",
+    }
     row.update(overrides)
     return row
 
 
 def request(request_id: str, decision_id: str, **overrides) -> dict[str, str]:
-    row = {"request_id": request_id, "decision_id": decision_id, "request_date": "2022-09-01", "scheme": "police",
-           "review_stage": "review", "review_completed_date": "2022-09-20", "review_result": "decision_stands"}
+    row = {
+        "request_id": request_id,
+        "decision_id": decision_id,
+        "request_date": "2022-09-01",
+        "scheme": "police",
+        "review_stage": "review",
+        "review_completed_date": "2022-09-20",
+        "review_result": "decision_stands",
+    }
     row.update(overrides)
     return row
 
@@ -126,10 +146,13 @@ def messy(tmp_path_factory):
     # conflicting pair (both refused)
     decisions.append(dict(decisions[0]))
     respelt = dict(decisions[1])
-    respelt.update(force_code=f"  {respelt['force_code'].lower()} ", decision_maker=respelt["decision_maker"].upper(),
-                   decision_date=dt.date.fromisoformat(respelt["decision_date"]).strftime("%d/%m/%Y"),
-                   victim_id=f" {respelt['victim_id']}", suspect_interviewed={"Y": "yes", "N": "No"}.get(
-                       respelt["suspect_interviewed"], respelt["suspect_interviewed"]))
+    respelt.update(
+        force_code=f"  {respelt['force_code'].lower()} ",
+        decision_maker=respelt["decision_maker"].upper(),
+        decision_date=dt.date.fromisoformat(respelt["decision_date"]).strftime("%d/%m/%Y"),
+        victim_id=f" {respelt['victim_id']}",
+        suspect_interviewed={"Y": "yes", "N": "No"}.get(respelt["suspect_interviewed"], respelt["suspect_interviewed"]),
+    )
     decisions.append(respelt)
     decisions += [decision("DUPX", victim_age="20"), decision("DUPX", victim_age="21")]
     decisions += [decision(key, **overrides) for key, _, overrides in BAD_DECISIONS]
@@ -157,17 +180,25 @@ def test_every_row_is_loaded_or_quarantined(messy):
     files = messy.query("select * from raw.extract_files order by source_file")
     assert len(files) == 12  # six extract dates, two kinds; the badly named files are skipped
     for f in files:
-        with (messy.landing / f["source_file"]).open(newline="", encoding=f["encoding"].replace("windows-", "cp")) as handle:
+        with (messy.landing / f["source_file"]).open(
+            newline="", encoding=f["encoding"].replace("windows-", "cp")
+        ) as handle:
             read = sum(1 for row in csv.reader(handle) if any(v.strip() for v in row)) - 1
-        loaded = messy.query(f"select count(*) as n from raw.{f['extract_kind']} where source_file = ?", [f["source_file"]])[0]["n"]
-        quarantined = messy.query("select count(*) as n from marts.quarantine where source_file = ?", [f["source_file"]])[0]["n"]
+        loaded = messy.query(
+            f"select count(*) as n from raw.{f['extract_kind']} where source_file = ?", [f["source_file"]]
+        )[0]["n"]
+        quarantined = messy.query(
+            "select count(*) as n from marts.quarantine where source_file = ?", [f["source_file"]]
+        )[0]["n"]
         assert read == f["rows_read"] == loaded + quarantined + f["duplicates_dropped"], f["source_file"]
     assert sum(f["duplicates_dropped"] for f in files) == 2  # the identical repeat and the one spelt differently
     assert {f["encoding"] for f in files} == {"utf-8", "windows-1252"}
 
 
 def test_each_defect_is_quarantined_with_its_reason(messy):
-    rows = messy.query("select extract_kind, record_key, reason_code, reason, line_number, run_id from marts.quarantine")
+    rows = messy.query(
+        "select extract_kind, record_key, reason_code, reason, line_number, run_id from marts.quarantine"
+    )
     assert all(r["reason"] == contract.REASONS[r["reason_code"]] for r in rows)
     got = {(r["extract_kind"], r["record_key"]): r["reason_code"] for r in rows if r["record_key"] != ""}
     for key, reason, _ in BAD_DECISIONS:
@@ -201,13 +232,19 @@ def test_optional_field_problems_are_recorded_not_refused(messy):
     got = {(i["record_key"], i["issue_code"]): i["raw_value"] for i in issues}
     for key, messy_values, _, code in DQ_DECISIONS:
         assert got[(key, code)] == next(iter(messy_values.values()))
-    fct = {r["decision_id"]: r for r in messy.query("select * from marts.fct_vrr_decisions where decision_id like 'DQ_%'")}
+    fct = {
+        r["decision_id"]: r for r in messy.query("select * from marts.fct_vrr_decisions where decision_id like 'DQ_%'")
+    }
     assert fct["DQ_AGE2"]["age_band"] == "Unknown" and fct["DQ_ETH1"]["ethnicity_group"] == "Not stated"
 
 
 def test_skipped_and_odd_file_names_are_listed(messy):
     skipped = {r["file_name"]: r["reason"] for r in messy.query("select * from raw.skipped_files")}
-    assert set(skipped) == {"README.txt", "decisions_2022-13-45.csv", "vrr_requests_2022'); drop table raw.decisions; --.csv"}
+    assert set(skipped) == {
+        "README.txt",
+        "decisions_2022-13-45.csv",
+        "vrr_requests_2022'); drop table raw.decisions; --.csv",
+    }
     assert messy.query("select count(*) as n from raw.decisions")[0]["n"] > 0
 
 
@@ -246,11 +283,20 @@ def test_no_raw_identifier_in_any_output(messy):
                 f'select count(*) from (select cast(t as varchar) as row_text from "{schema}"."{table}" t) r, ids '
                 "where contains(r.row_text, ids.v)"
             ).fetchone()[0]
-            assert found == 0, (f"{schema}.{table}", con.execute(
-                f'select ids.v, r.row_text from (select cast(t as varchar) as row_text from "{schema}"."{table}" t) r, ids '
-                "where contains(r.row_text, ids.v) limit 3").fetchall())
+            assert found == 0, (
+                f"{schema}.{table}",
+                con.execute(
+                    "select ids.v, r.row_text "
+                    f'from (select cast(t as varchar) as row_text from "{schema}"."{table}" t) r, ids '
+                    "where contains(r.row_text, ids.v) limit 3"
+                ).fetchall(),
+            )
     # every byte of every file written: warehouse, exports, Dagster's run storage and logs
-    written = [p for p in messy.tmp.rglob("*") if p.is_file() and messy.landing not in p.parents and messy.clean not in p.parents]
+    written = [
+        p
+        for p in messy.tmp.rglob("*")
+        if p.is_file() and messy.landing not in p.parents and messy.clean not in p.parents
+    ]
     assert any(p.suffix == ".csv" for p in written)
     encoded = [v.encode() for v in identifiers]
     for path in written:

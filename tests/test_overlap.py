@@ -23,11 +23,14 @@ from tests.test_end_to_end import mismatches
 
 def holding_process(warehouse_path: Path, run_id: str) -> subprocess.Popen:
     """Another process that takes the lock for run_id (as a run would) and then just stays alive."""
-    code = ("import os, sys, time; from pathlib import Path; from pipeline import lock; "
-            "lock.try_acquire(Path(sys.argv[1]), sys.argv[2], os.getpid()); print('held', flush=True); "
-            "time.sleep(600)")
-    child = subprocess.Popen([sys.executable, "-c", code, str(warehouse_path), run_id], cwd=ROOT,
-                             stdout=subprocess.PIPE, text=True)
+    code = (
+        "import os, sys, time; from pathlib import Path; from pipeline import lock; "
+        "lock.try_acquire(Path(sys.argv[1]), sys.argv[2], os.getpid()); print('held', flush=True); "
+        "time.sleep(600)"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(warehouse_path), run_id], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert child.stdout.readline().strip() == "held"
     return child
 
@@ -42,8 +45,9 @@ def test_a_live_holder_is_named_once_and_waited_for_then_a_dead_one_is_taken_ove
             lock.acquire(wh, "run-B", wait_seconds=1.5, say=said.append, owner_pid=os.getpid())
         assert 1.5 <= time.monotonic() - started < 10
         assert len(said) == 1
-        assert said[0].startswith(f"the warehouse is in use by run run-A (process {holder.pid}, holding the "
-                                  "warehouse since ")
+        assert said[0].startswith(
+            f"the warehouse is in use by run run-A (process {holder.pid}, holding the warehouse since "
+        )
         assert str(refused.value).startswith(f"the warehouse is still in use by run run-A (process {holder.pid}")
         assert "after waiting 1.5 seconds; this run stopped without changing anything." in str(refused.value)
         assert lock.live_holder(wh).run_id == "run-A"
@@ -75,17 +79,35 @@ def test_stale_builds_are_removed_only_when_no_live_run_owns_them(tmp_path):
     (exports / ".staging-run-live").mkdir()
     holder = holding_process(wh, "run-live")
     try:
-        names = ["run-dead", "run-dead.wal", "run-dead.compact", "run-dead.compact.wal", "run-live", "run-live.wal",
-                 "run-live.compact", "run-mine", "run-mine.compact"]
+        names = [
+            "run-dead",
+            "run-dead.wal",
+            "run-dead.compact",
+            "run-dead.compact.wal",
+            "run-live",
+            "run-live.wal",
+            "run-live.compact",
+            "run-mine",
+            "run-mine.compact",
+        ]
         for name in names:
             warehouse.build_path(wh, name).write_bytes(b"x")
         removed = warehouse.remove_stale(wh, exports, "run-mine")
         assert sorted(p.name for p in removed) == [
-            ".staging-run-dead", ".vrr.duckdb.build-run-dead", ".vrr.duckdb.build-run-dead.compact",
-            ".vrr.duckdb.build-run-dead.compact.wal", ".vrr.duckdb.build-run-dead.wal"]
+            ".staging-run-dead",
+            ".vrr.duckdb.build-run-dead",
+            ".vrr.duckdb.build-run-dead.compact",
+            ".vrr.duckdb.build-run-dead.compact.wal",
+            ".vrr.duckdb.build-run-dead.wal",
+        ]
         assert sorted(p.name for p in wh.parent.iterdir()) == [
-            ".vrr.duckdb.build-run-live", ".vrr.duckdb.build-run-live.compact", ".vrr.duckdb.build-run-live.wal",
-            ".vrr.duckdb.build-run-mine", ".vrr.duckdb.build-run-mine.compact", ".vrr.duckdb.lock"]
+            ".vrr.duckdb.build-run-live",
+            ".vrr.duckdb.build-run-live.compact",
+            ".vrr.duckdb.build-run-live.wal",
+            ".vrr.duckdb.build-run-mine",
+            ".vrr.duckdb.build-run-mine.compact",
+            ".vrr.duckdb.lock",
+        ]
         assert [p.name for p in exports.iterdir()] == [".staging-run-live"]
     finally:
         holder.kill()
@@ -93,17 +115,24 @@ def test_stale_builds_are_removed_only_when_no_live_run_owns_them(tmp_path):
     # once its process is gone, the same builds are stale
     warehouse.remove_stale(wh, exports, "run-mine")
     assert sorted(p.name for p in wh.parent.iterdir()) == [
-        ".vrr.duckdb.build-run-mine", ".vrr.duckdb.build-run-mine.compact", ".vrr.duckdb.lock"]
+        ".vrr.duckdb.build-run-mine",
+        ".vrr.duckdb.build-run-mine.compact",
+        ".vrr.duckdb.lock",
+    ]
     assert list(exports.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- whole runs side by side
 
+
 @pytest.fixture
 def landing(tmp_path):
     folder = tmp_path / "landing"
-    write_csv(folder / "decisions_2024-03-01.csv", D,
-              [decision(f"D{i}", f"2024-0{1 + i % 2}-{1 + i % 27:02d}", "15" if i % 3 else "9") for i in range(1, 40)])
+    write_csv(
+        folder / "decisions_2024-03-01.csv",
+        D,
+        [decision(f"D{i}", f"2024-0{1 + i % 2}-{1 + i % 27:02d}", "15" if i % 3 else "9") for i in range(1, 40)],
+    )
     write_csv(folder / "vrr_requests_2024-03-01.csv", R, [request(f"R{i}", f"D{i}", "2024-02-28") for i in range(1, 9)])
     return folder
 
@@ -150,8 +179,10 @@ def test_overlapping_headless_runs_wait_or_stop_cleanly(tmp_path, landing):
     first_out, second_out = output(first), output(second)
     assert (first.returncode, second.returncode) == (0, 0), first_out[-20:] + second_out[-20:]
     waiting = [line for line in second_out if "the warehouse is in use by" in line]
-    assert waiting == [f"vrr: the warehouse is in use by {holder.describe()}; waiting for it to finish (at most "
-                       "30 minutes, VRR_LOCK_WAIT_SECONDS)."]
+    assert waiting == [
+        f"vrr: the warehouse is in use by {holder.describe()}; waiting for it to finish (at most "
+        "30 minutes, VRR_LOCK_WAIT_SECONDS)."
+    ]
     assert_figures_exact(run)
     assert leftovers(run) == []
     with dg.DagsterInstance.from_config(str(run.tmp / "dagster_home")) as instance:
@@ -164,8 +195,20 @@ def test_a_multiprocess_run_holds_the_lock_from_its_first_step_to_its_last(tmp_p
     the lock names the run worker for the whole run, and a `make run` started meanwhile waits for it."""
     run = PipelineRun(tmp_path, landing)
     tags = {"dagster/asset_partition_range_start": "2013-04", "dagster/asset_partition_range_end": "2026-10"}
-    worker = start_command(run, [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m",
-                                 "pipeline.definitions", "-j", "vrr_pipeline", "--tags", json.dumps(tags)])
+    worker = start_command(
+        run,
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "job",
+            "execute",
+            "-m",
+            "pipeline.definitions",
+            "-j",
+            "vrr_pipeline",
+            "--tags",
+            json.dumps(tags),
+        ],
+    )
     wait_for(lambda: lock.live_holder(run.warehouse) is not None, "the lock", worker)
     holder = lock.live_holder(run.warehouse)
     assert holder.pid == worker.pid and holder.step_pid != worker.pid  # a step's own process took it for the run
@@ -182,7 +225,13 @@ def test_a_multiprocess_run_holds_the_lock_from_its_first_step_to_its_last(tmp_p
     worker_out = output(worker)
     assert worker.returncode == 0, worker_out[-30:]
     steps = {line.split(" - STEP_START - ")[0].rsplit(" - ", 1)[1] for line in worker_out if " - STEP_START - " in line}
-    assert steps == {"landing_extracts", "vrr_dbt_models", "disclosure_control", "published_warehouse", "quarterly_export"}
+    assert steps == {
+        "landing_extracts",
+        "vrr_dbt_models",
+        "disclosure_control",
+        "published_warehouse",
+        "quarterly_export",
+    }
     headless_out = output(headless)
     assert headless.returncode == 0, headless_out[-30:]
     assert sum("the warehouse is in use by run " + holder.run_id in line for line in headless_out) == 1

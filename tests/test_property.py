@@ -49,23 +49,56 @@ def landing(draw):
     for i in range(draw(st.integers(3, 25))):
         day = dt.date(2023, 1, 1) + dt.timedelta(days=rng.randrange(0, 600))
         notified = "" if rng.random() < 0.2 else (day + dt.timedelta(days=rng.randrange(0, 10))).isoformat()
-        decisions.append(dict(zip(D, [
-            f"D{i}", f"CR{i}", rng.choice(["AA", "BB"]), rng.choice(["19C", "19D", "8N"]), day.isoformat(),
-            rng.choice(["9", "10", "14", "15", "15", "16"]), rng.choice(["police", "cps"]), rng.choice(["Y", "N", ""]),
-            # victims: mostly one a decision, some with several decisions (spaces trimmed), a few unrecorded
-            notified, rng.choice([f"V{i}", f"V{i}", f"V{rng.randrange(i + 1)}", f" V{rng.randrange(i + 1)} ", ""]),
-            rng.choice(["", "12", "17", "30", "70"]), rng.choice(["F", "M", ""]),
-            rng.choice(["W1", "A4", "NS", ""]), rng.choice(["Y", "N", ""]), "", ""])))
+        decisions.append(
+            dict(
+                zip(
+                    D,
+                    [
+                        f"D{i}",
+                        f"CR{i}",
+                        rng.choice(["AA", "BB"]),
+                        rng.choice(["19C", "19D", "8N"]),
+                        day.isoformat(),
+                        rng.choice(["9", "10", "14", "15", "15", "16"]),
+                        rng.choice(["police", "cps"]),
+                        rng.choice(["Y", "N", ""]),
+                        # victims: mostly one a decision, some with several decisions (spaces trimmed), a few unrecorded
+                        notified,
+                        rng.choice([f"V{i}", f"V{i}", f"V{rng.randrange(i + 1)}", f" V{rng.randrange(i + 1)} ", ""]),
+                        rng.choice(["", "12", "17", "30", "70"]),
+                        rng.choice(["F", "M", ""]),
+                        rng.choice(["W1", "A4", "NS", ""]),
+                        rng.choice(["Y", "N", ""]),
+                        "",
+                        "",
+                    ],
+                    strict=True,
+                )
+            )
+        )
     requests = []
     for i, d in enumerate(rng.sample(decisions, k=rng.randrange(0, len(decisions) + 1))):
         day = dt.date.fromisoformat(d["decision_date"]) + dt.timedelta(days=rng.randrange(0, 60))
         if day > AS_AT:
             continue
         done = rng.random() < 0.6 and day + dt.timedelta(days=20) <= AS_AT
-        requests.append(dict(zip(R, [
-            f"R{i}", d["decision_id"], day.isoformat(), d["decision_maker"], "review",
-            (day + dt.timedelta(days=20)).isoformat() if done else "",
-            rng.choice(["decision_stands", "decision_overturned"]) if done else ""])))
+        requests.append(
+            dict(
+                zip(
+                    R,
+                    [
+                        f"R{i}",
+                        d["decision_id"],
+                        day.isoformat(),
+                        d["decision_maker"],
+                        "review",
+                        (day + dt.timedelta(days=20)).isoformat() if done else "",
+                        rng.choice(["decision_stands", "decision_overturned"]) if done else "",
+                    ],
+                    strict=True,
+                )
+            )
+        )
     defects = draw(st.lists(st.sampled_from(sorted(DEFECTS)), min_size=1, max_size=12))
     return decisions, requests, defects, rng.randrange(1000)
 
@@ -84,15 +117,24 @@ def write_folders(root: Path, decisions, requests, defects, shuffle_seed):
 def spoil(decisions, requests, defects):
     bad_d, bad_r = [], []
     base_d = decisions[0]
-    base_r = {"request_id": "RX", "decision_id": base_d["decision_id"],
-              "request_date": max(base_d["decision_date"], "2023-01-01"), "scheme": "police",
-              "review_stage": "", "review_completed_date": "", "review_result": ""}
+    base_r = {
+        "request_id": "RX",
+        "decision_id": base_d["decision_id"],
+        "request_date": max(base_d["decision_date"], "2023-01-01"),
+        "scheme": "police",
+        "review_stage": "",
+        "review_completed_date": "",
+        "review_result": "",
+    }
     for n, name in enumerate(defects):
         kind, _, change = DEFECTS[name]
         if name == "repeat":
             bad_d.append(dict(decisions[n % len(decisions)]))
         elif name == "conflict":
-            bad_d += [dict(base_d, decision_id=f"DUP{n}", victim_age="20"), dict(base_d, decision_id=f"DUP{n}", victim_age="21")]
+            bad_d += [
+                dict(base_d, decision_id=f"DUP{n}", victim_age="20"),
+                dict(base_d, decision_id=f"DUP{n}", victim_age="21"),
+            ]
         elif kind == "decisions":
             bad_d.append({**base_d, "decision_id": f"BAD{n}", "crime_reference": f"CRBAD{n}", **change})
         else:
@@ -114,8 +156,9 @@ def ingest_case(root: Path, case) -> tuple[Path, Path]:
     """Write the clean and messy folders of a case and ingest the messy one; returns (clean folder, build file)."""
     decisions, requests, defects, seed = case
     clean, messy = write_folders(root, decisions, requests, defects, seed)
-    settings_ = resolve_settings({"VRR_LANDING_DIR": str(messy), "VRR_WAREHOUSE_PATH": str(root / "w.duckdb"),
-                                  "VRR_PSEUDONYM_KEY": TEST_KEY})
+    settings_ = resolve_settings(
+        {"VRR_LANDING_DIR": str(messy), "VRR_WAREHOUSE_PATH": str(root / "w.duckdb"), "VRR_PSEUDONYM_KEY": TEST_KEY}
+    )
     _, info = ingest.ingest_landing(settings_, "prop")
     return clean, info["build"]
 
@@ -144,9 +187,21 @@ def test_row_defects_never_crash_and_every_row_reconciles(tmp_path_factory, case
 def dbt_figures(build: Path) -> None:
     dbt = Path(sys.executable).parent / "dbt"
     subprocess.run(
-        [str(dbt), "build", "--quiet", "--vars", json.dumps({"warehouse_path": str(build)}), "--select", "+vrr_uptake",
-         "--resource-type", "seed", "--resource-type", "model"],
-        cwd=DBT_PROJECT_DIR, check=True,
+        [
+            str(dbt),
+            "build",
+            "--quiet",
+            "--vars",
+            json.dumps({"warehouse_path": str(build)}),
+            "--select",
+            "+vrr_uptake",
+            "--resource-type",
+            "seed",
+            "--resource-type",
+            "model",
+        ],
+        cwd=DBT_PROJECT_DIR,
+        check=True,
     )
 
 
@@ -158,9 +213,9 @@ def test_figures_equal_those_of_the_clean_rows_alone(tmp_path_factory, case):
     with duckdb.connect(str(build), read_only=True) as con:
         cur = con.execute("select * from marts.vrr_uptake")
         cols = [c[0] for c in cur.description]
-        uptake = {(r[0], r[2], r[3], r[4]): dict(zip(cols, r)) for r in cur.fetchall()}
+        uptake = {(r[0], r[2], r[3], r[4]): dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
         cur = con.execute("select * from marts.fct_vrr_decisions where decision_id <> 'LATE'")
         cols = [c[0] for c in cur.description]
-        fct = {r[0]: dict(zip(cols, r)) for r in cur.fetchall()}
+        fct = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
     assert mismatches(ref.vrr_uptake(clean), uptake) == []
     assert mismatches(ref.fct_vrr_decisions(clean), fct) == []

@@ -29,14 +29,31 @@ from tests.reference import (
 )
 
 DECISION_COLUMNS = [
-    "decision_id", "crime_reference", "force_code", "offence_code", "decision_date",
-    "outcome_code", "decision_maker", "suspect_interviewed", "victim_notified_date",
-    "victim_id", "victim_age", "victim_sex", "victim_ethnicity", "victim_disability",
-    "withdrawal_stage", "withdrawal_reason",
+    "decision_id",
+    "crime_reference",
+    "force_code",
+    "offence_code",
+    "decision_date",
+    "outcome_code",
+    "decision_maker",
+    "suspect_interviewed",
+    "victim_notified_date",
+    "victim_id",
+    "victim_age",
+    "victim_sex",
+    "victim_ethnicity",
+    "victim_disability",
+    "withdrawal_stage",
+    "withdrawal_reason",
 ]
 REQUEST_COLUMNS = [
-    "request_id", "decision_id", "request_date", "scheme", "review_stage",
-    "review_completed_date", "review_result",
+    "request_id",
+    "decision_id",
+    "request_date",
+    "scheme",
+    "review_stage",
+    "review_completed_date",
+    "review_result",
 ]
 
 # Z squared, used in the hand arithmetic below: 1.959963984540054**2 = 3.8414588206941254
@@ -60,27 +77,40 @@ def write_requests(folder: Path, as_at: str, rows: list[dict]) -> Path:
     return write_extract(folder, f"vrr_requests_{as_at}.csv", REQUEST_COLUMNS, rows)
 
 
-def decision(decision_id, decision_date, *, force="AA", outcome="15", maker="police",
-             interviewed="Y", **extra) -> dict:
-    return {"decision_id": decision_id, "crime_reference": f"CR-{decision_id}", "force_code": force,
-            "offence_code": "19C", "decision_date": decision_date, "outcome_code": outcome,
-            "decision_maker": maker, "suspect_interviewed": interviewed,
-            "victim_id": f"V-{decision_id}", **extra}
+def decision(decision_id, decision_date, *, force="AA", outcome="15", maker="police", interviewed="Y", **extra) -> dict:
+    return {
+        "decision_id": decision_id,
+        "crime_reference": f"CR-{decision_id}",
+        "force_code": force,
+        "offence_code": "19C",
+        "decision_date": decision_date,
+        "outcome_code": outcome,
+        "decision_maker": maker,
+        "suspect_interviewed": interviewed,
+        "victim_id": f"V-{decision_id}",
+        **extra,
+    }
 
 
 def request(request_id, decision_id, request_date, result="", scheme="police") -> dict:
-    return {"request_id": request_id, "decision_id": decision_id, "request_date": request_date,
-            "scheme": scheme, "review_result": result}
+    return {
+        "request_id": request_id,
+        "decision_id": decision_id,
+        "request_date": request_date,
+        "scheme": scheme,
+        "review_result": result,
+    }
 
 
 # --------------------------------------------------------------------------- pure definitions
 
+
 @pytest.mark.parametrize(
     "day, start",
     [
-        (date(2024, 3, 31), date(2024, 1, 1)),    # last day of Jan-Mar quarter
-        (date(2024, 4, 1), date(2024, 4, 1)),     # first day of Apr-Jun quarter
-        (date(2024, 2, 29), date(2024, 1, 1)),    # leap day
+        (date(2024, 3, 31), date(2024, 1, 1)),  # last day of Jan-Mar quarter
+        (date(2024, 4, 1), date(2024, 4, 1)),  # first day of Apr-Jun quarter
+        (date(2024, 2, 29), date(2024, 1, 1)),  # leap day
         (date(2024, 1, 1), date(2024, 1, 1)),
         (date(2024, 6, 30), date(2024, 4, 1)),
         (date(2024, 7, 1), date(2024, 7, 1)),
@@ -95,13 +125,13 @@ def test_period_start(day, start):
 @pytest.mark.parametrize(
     "start, label",
     [
-        (date(2024, 4, 1), "2024/25 Q1"),    # Apr-Jun 2024: FY starting April 2024
+        (date(2024, 4, 1), "2024/25 Q1"),  # Apr-Jun 2024: FY starting April 2024
         (date(2024, 7, 1), "2024/25 Q2"),
         (date(2024, 10, 1), "2024/25 Q3"),
-        (date(2025, 1, 1), "2024/25 Q4"),    # Jan-Mar 2025 still belongs to FY 2024/25
+        (date(2025, 1, 1), "2024/25 Q4"),  # Jan-Mar 2025 still belongs to FY 2024/25
         (date(2023, 10, 1), "2023/24 Q3"),
         (date(2024, 1, 1), "2023/24 Q4"),
-        (date(1999, 4, 1), "1999/00 Q1"),    # century wrap: (1999 + 1) % 100 = 0 -> "00"
+        (date(1999, 4, 1), "1999/00 Q1"),  # century wrap: (1999 + 1) % 100 = 0 -> "00"
         (date(2009, 4, 1), "2009/10 Q1"),
     ],
 )
@@ -112,19 +142,33 @@ def test_period_label(start, label):
 @pytest.mark.parametrize(
     "raw, band",
     [
-        ("0", "Under 13"), ("12", "Under 13"), ("13", "13-15"), ("15", "13-15"),
-        ("16", "16-17"), ("17", "16-17"), ("18", "18-24"), ("24", "18-24"), ("25", "25-34"),
-        ("34", "25-34"), ("35", "35-44"), ("44", "35-44"), ("45", "45-54"), ("54", "45-54"),
-        ("55", "55-64"), ("64", "55-64"), ("65", "65 and over"), ("120", "65 and over"),
-        ("121", "Unknown"),       # outside 0..120
-        ("abc", "Unknown"),       # not numeric
-        ("", "Unknown"),          # blank
-        ("   ", "Unknown"),       # blank after strip
-        (" 30 ", "25-34"),        # stripped first
-        ("030", "25-34"),         # all digits, int("030") = 30
-        ("-1", "Unknown"),        # '-' is not a digit
-        ("12.5", "Unknown"),      # '.' is not a digit
-        ("\u00b2", "Unknown"),    # superscript two: str.isdigit() is True, but not 0-9
+        ("0", "Under 13"),
+        ("12", "Under 13"),
+        ("13", "13-15"),
+        ("15", "13-15"),
+        ("16", "16-17"),
+        ("17", "16-17"),
+        ("18", "18-24"),
+        ("24", "18-24"),
+        ("25", "25-34"),
+        ("34", "25-34"),
+        ("35", "35-44"),
+        ("44", "35-44"),
+        ("45", "45-54"),
+        ("54", "45-54"),
+        ("55", "55-64"),
+        ("64", "55-64"),
+        ("65", "65 and over"),
+        ("120", "65 and over"),
+        ("121", "Unknown"),  # outside 0..120
+        ("abc", "Unknown"),  # not numeric
+        ("", "Unknown"),  # blank
+        ("   ", "Unknown"),  # blank after strip
+        (" 30 ", "25-34"),  # stripped first
+        ("030", "25-34"),  # all digits, int("030") = 30
+        ("-1", "Unknown"),  # '-' is not a digit
+        ("12.5", "Unknown"),  # '.' is not a digit
+        ("\u00b2", "Unknown"),  # superscript two: str.isdigit() is True, but not 0-9
     ],
 )
 def test_age_band(raw, band):
@@ -134,20 +178,34 @@ def test_age_band(raw, band):
 @pytest.mark.parametrize(
     "func, raw, value",
     [
-        (sex, "F", "Female"), (sex, " m ", "Male"), (sex, "x", "Other"), (sex, "U", "Unknown"),
+        (sex, "F", "Female"),
+        (sex, " m ", "Male"),
+        (sex, "x", "Other"),
+        (sex, "U", "Unknown"),
         (sex, "", "Unknown"),
-        (ethnicity_group, "W1", "White"), (ethnicity_group, "w9", "White"),
-        (ethnicity_group, "M3", "Mixed"), (ethnicity_group, "A4", "Asian"),
-        (ethnicity_group, " o1 ", "Asian"),            # old code for Chinese
-        (ethnicity_group, "B9", "Black"), (ethnicity_group, "O2", "Other"),
-        (ethnicity_group, "O9", "Other"), (ethnicity_group, "NS", "Not stated"),
-        (ethnicity_group, "", "Not stated"), (ethnicity_group, "Z7", "Not stated"),
-        (disability, "Y", "Yes"), (disability, "n", "No"), (disability, "U", "Unknown"),
+        (ethnicity_group, "W1", "White"),
+        (ethnicity_group, "w9", "White"),
+        (ethnicity_group, "M3", "Mixed"),
+        (ethnicity_group, "A4", "Asian"),
+        (ethnicity_group, " o1 ", "Asian"),  # old code for Chinese
+        (ethnicity_group, "B9", "Black"),
+        (ethnicity_group, "O2", "Other"),
+        (ethnicity_group, "O9", "Other"),
+        (ethnicity_group, "NS", "Not stated"),
+        (ethnicity_group, "", "Not stated"),
+        (ethnicity_group, "Z7", "Not stated"),
+        (disability, "Y", "Yes"),
+        (disability, "n", "No"),
+        (disability, "U", "Unknown"),
         (disability, "", "Unknown"),
-        (offence_group, "19C", "Adult rape"), (offence_group, "19f", "Adult rape"),
-        (offence_group, "19D", "Child rape"), (offence_group, " 19h ", "Child rape"),
-        (offence_group, "19E", "Child rape"), (offence_group, "19G", "Child rape"),
-        (offence_group, "8L", "Other offences"), (offence_group, "", "Other offences"),
+        (offence_group, "19C", "Adult rape"),
+        (offence_group, "19f", "Adult rape"),
+        (offence_group, "19D", "Child rape"),
+        (offence_group, " 19h ", "Child rape"),
+        (offence_group, "19E", "Child rape"),
+        (offence_group, "19G", "Child rape"),
+        (offence_group, "8L", "Other offences"),
+        (offence_group, "", "Other offences"),
     ],
 )
 def test_cohort_code_lists(func, raw, value):
@@ -165,7 +223,7 @@ def test_wilson_by_hand():
     # (10, 10): mirror image: lower = n/(n+z2) = 10 / 13.8414588206941254 = 0.722467200..., upper 1
     lower, upper = wilson(10, 10)
     assert lower == pytest.approx(0.7224672, abs=1e-7)
-    assert upper == pytest.approx(1.0, abs=1e-12)        # computes as 0.9999999999999999
+    assert upper == pytest.approx(1.0, abs=1e-12)  # computes as 0.9999999999999999
     # (3, 40): p = 0.075
     #   z2/n = 0.096036470517; denom = 1.096036470517
     #   centre = (0.075 + z2/80 = 0.048018235259) / denom = 0.123018235259 / 1.096036470517 = 0.112239180509
@@ -182,11 +240,16 @@ def test_wilson_by_hand():
 
 # --------------------------------------------------------------------------- loading
 
+
 def test_load_latest_newest_extract_wins_and_other_files_ignored(tmp_path):
-    write_decisions(tmp_path, "2024-06-30", [
-        decision("D1", "2024-05-01", outcome="16"),
-        decision("D2", "2024-05-02"),
-    ])
+    write_decisions(
+        tmp_path,
+        "2024-06-30",
+        [
+            decision("D1", "2024-05-01", outcome="16"),
+            decision("D2", "2024-05-02"),
+        ],
+    )
     write_decisions(tmp_path, "2024-07-31", [decision("D1", "2024-05-01", outcome="15")])
     # Not extracts: wrong prefix, wrong suffix, undated.
     write_decisions(tmp_path, "2099-01-01", []).rename(tmp_path / "decisions_2099-01-01.csv.bak")
@@ -199,32 +262,45 @@ def test_load_latest_newest_extract_wins_and_other_files_ignored(tmp_path):
         encoding="utf-8",
     )
     decisions, requests, as_at = load_latest(tmp_path)
-    assert sorted(decisions) == ["D1", "D2"]            # D9 only in an ignored file
-    assert decisions["D1"]["outcome_code"] == "15"       # 2024-07-31 beats 2024-06-30
+    assert sorted(decisions) == ["D1", "D2"]  # D9 only in an ignored file
+    assert decisions["D1"]["outcome_code"] == "15"  # 2024-07-31 beats 2024-06-30
     assert decisions["D2"]["decision_date"] == "2024-05-02"
-    assert requests == {"R1": {"request_id": "R1", "decision_id": "D1", "request_date": "2024-05-10",
-                               "scheme": "police", "review_stage": "review",
-                               "review_completed_date": "", "review_result": "decision_stands"}}
-    assert as_at == date(2024, 8, 15)                    # newest of either kind: the requests extract
+    assert requests == {
+        "R1": {
+            "request_id": "R1",
+            "decision_id": "D1",
+            "request_date": "2024-05-10",
+            "scheme": "police",
+            "review_stage": "review",
+            "review_completed_date": "",
+            "review_result": "decision_stands",
+        }
+    }
+    assert as_at == date(2024, 8, 15)  # newest of either kind: the requests extract
 
 
 # --------------------------------------------------------------------------- eligibility
 
+
 def eligibility_folder(tmp_path) -> Path:
-    write_decisions(tmp_path, "2024-01-01", [
-        decision("E01", "2015-03-31", outcome="15", maker="police", interviewed="Y"),   # before police start
-        decision("E02", "2015-04-01", outcome="15", maker="police", interviewed="Y"),   # police start day
-        decision("E03", "2015-04-01", outcome="15", maker="police", interviewed="N"),   # not interviewed
-        decision("E04", "2015-04-01", outcome="15", maker="police", interviewed=""),    # interview unknown
-        decision("E05", "2016-01-01", outcome=" 10 ", maker=" POLICE ", interviewed="yes", force=" aa "),
-        decision("E06", "2013-06-04", outcome="9", maker="cps", interviewed=""),        # before CPS start
-        decision("E07", "2013-06-05", outcome="9", maker="cps", interviewed=""),        # CPS start day
-        decision("E08", "2020-01-01", outcome="15", maker="CPS", interviewed="N"),      # CPS needs no interview
-        decision("E09", "2020-01-01", outcome="16", maker="police", interviewed="Y"),   # victim withdrew
-        decision("E10", "2020-01-01", outcome="10", maker="cps", interviewed="Y"),      # no CPS rule for 10
-        decision("E11", "2020-01-01", outcome="9", maker="police", interviewed="Y"),    # no police rule for 9
-        decision("E12", "2020-01-01", outcome="1a", maker="police", interviewed="Y"),   # charged: never
-    ])
+    write_decisions(
+        tmp_path,
+        "2024-01-01",
+        [
+            decision("E01", "2015-03-31", outcome="15", maker="police", interviewed="Y"),  # before police start
+            decision("E02", "2015-04-01", outcome="15", maker="police", interviewed="Y"),  # police start day
+            decision("E03", "2015-04-01", outcome="15", maker="police", interviewed="N"),  # not interviewed
+            decision("E04", "2015-04-01", outcome="15", maker="police", interviewed=""),  # interview unknown
+            decision("E05", "2016-01-01", outcome=" 10 ", maker=" POLICE ", interviewed="yes", force=" aa "),
+            decision("E06", "2013-06-04", outcome="9", maker="cps", interviewed=""),  # before CPS start
+            decision("E07", "2013-06-05", outcome="9", maker="cps", interviewed=""),  # CPS start day
+            decision("E08", "2020-01-01", outcome="15", maker="CPS", interviewed="N"),  # CPS needs no interview
+            decision("E09", "2020-01-01", outcome="16", maker="police", interviewed="Y"),  # victim withdrew
+            decision("E10", "2020-01-01", outcome="10", maker="cps", interviewed="Y"),  # no CPS rule for 10
+            decision("E11", "2020-01-01", outcome="9", maker="police", interviewed="Y"),  # no police rule for 9
+            decision("E12", "2020-01-01", outcome="1a", maker="police", interviewed="Y"),  # charged: never
+        ],
+    )
     return tmp_path
 
 
@@ -232,12 +308,25 @@ def test_eligibility_and_scheme(tmp_path):
     fct = fct_vrr_decisions(eligibility_folder(tmp_path))
     eligible = {k: (row["is_vrr_eligible"], row["scheme"]) for k, row in fct.items()}
     assert eligible == {
-        "E01": (False, None), "E02": (True, "Police"), "E03": (False, None), "E04": (False, None),
-        "E05": (True, "Police"), "E06": (False, None), "E07": (True, "CPS"), "E08": (True, "CPS"),
-        "E09": (False, None), "E10": (False, None), "E11": (False, None), "E12": (False, None),
+        "E01": (False, None),
+        "E02": (True, "Police"),
+        "E03": (False, None),
+        "E04": (False, None),
+        "E05": (True, "Police"),
+        "E06": (False, None),
+        "E07": (True, "CPS"),
+        "E08": (True, "CPS"),
+        "E09": (False, None),
+        "E10": (False, None),
+        "E11": (False, None),
+        "E12": (False, None),
     }
     # Normalised codes.
-    assert (fct["E05"]["outcome_code"], fct["E05"]["decision_maker"], fct["E05"]["force_code"]) == ("10", "police", "AA")
+    assert (fct["E05"]["outcome_code"], fct["E05"]["decision_maker"], fct["E05"]["force_code"]) == (
+        "10",
+        "police",
+        "AA",
+    )
     assert fct["E08"]["decision_maker"] == "cps"
     assert fct["E12"]["outcome_code"] == "1A"
 
@@ -245,8 +334,15 @@ def test_eligibility_and_scheme(tmp_path):
 def test_eligibility_rules_are_data(tmp_path):
     folder = eligibility_folder(tmp_path)
     # Only outcome 16 (police, from 2020) eligible, under a made-up scheme name kept as given.
-    rules = [{"outcome_code": "16", "decision_maker": "police", "scheme": "police",
-              "requires_suspect_interviewed": False, "scheme_start_date": date(2020, 1, 1)}]
+    rules = [
+        {
+            "outcome_code": "16",
+            "decision_maker": "police",
+            "scheme": "police",
+            "requires_suspect_interviewed": False,
+            "scheme_start_date": date(2020, 1, 1),
+        }
+    ]
     fct = fct_vrr_decisions(folder, rules)
     assert {k for k, row in fct.items() if row["is_vrr_eligible"]} == {"E09"}
     assert fct["E09"]["scheme"] == "Police"
@@ -254,6 +350,7 @@ def test_eligibility_rules_are_data(tmp_path):
 
 
 # --------------------------------------------------------------------------- the worked example
+
 
 def worked_example(tmp_path) -> Path:
     """Two forces, two quarters, corrections, and every awkward kind of request.
@@ -279,49 +376,143 @@ def worked_example(tmp_path) -> Path:
       R8 D99 2024-05-01 decision_overturned unknown decision: counts nowhere
       R9 D8 2024-03-31 withdrawn            counts (2024-03-01 -> 2024-03-31 = 30 days)
     """
-    write_decisions(tmp_path, "2024-06-30", [
-        # Older versions, both replaced below.
-        decision("D1", "2024-04-01", outcome="16"),
-        decision("D6", "2024-05-05", victim_age="99", offence_code="19D"),
-        decision("D8", "2024-02-29", victim_age="25", victim_sex="F", victim_ethnicity="W1",
-                 victim_disability="N", victim_notified_date="2024-03-01"),
-    ])
-    write_decisions(tmp_path, "2024-10-01", [
-        decision("D1", "2024-04-01", force="AA", outcome="15", maker="police", interviewed="Y",
-                 offence_code="19C", victim_notified_date="2024-04-03", victim_age="30",
-                 victim_sex="F", victim_ethnicity="W1", victim_disability="N"),
-        decision("D2", "2024-05-15", force="AA", outcome="9", maker="cps", interviewed="",
-                 offence_code="19D", victim_notified_date="2024-05-20", victim_age="14",
-                 victim_sex="F", victim_ethnicity="A4", victim_disability="Y"),
-        decision("D3", "2024-06-30", force="aa", outcome="15", maker="police", interviewed="N",
-                 offence_code="19C", victim_age="40", victim_sex="F", victim_ethnicity="W1",
-                 victim_disability="N"),
-        decision("D4", "2024-04-20", force="BB", outcome="10", maker="police", interviewed="yes",
-                 offence_code="19F", victim_notified_date="2024-04-20", victim_age="17",
-                 victim_sex="M", victim_ethnicity="B1", victim_disability="U"),
-        decision("D5", "2024-06-10", force="BB", outcome="15", maker="cps", interviewed="N",
-                 offence_code="19C", victim_age="", victim_sex="X", victim_ethnicity="NS",
-                 victim_disability=""),
-        # D6's victim is D4's (spaces around the id are trimmed): two decisions, one victim.
-        decision("D6", "2024-05-05", force="BB", outcome="15", maker="police", interviewed="Y",
-                 offence_code="19C", victim_notified_date="2024-05-06", victim_age="65",
-                 victim_sex="F", victim_ethnicity="W2", victim_disability="N", victim_id=" V-D4 "),
-        decision("D7", "2024-05-05", force="BB", outcome="16", maker="police", interviewed="Y",
-                 offence_code="8L", victim_age="50", victim_sex="F", victim_ethnicity="W1",
-                 victim_disability="N"),
-    ])
+    write_decisions(
+        tmp_path,
+        "2024-06-30",
+        [
+            # Older versions, both replaced below.
+            decision("D1", "2024-04-01", outcome="16"),
+            decision("D6", "2024-05-05", victim_age="99", offence_code="19D"),
+            decision(
+                "D8",
+                "2024-02-29",
+                victim_age="25",
+                victim_sex="F",
+                victim_ethnicity="W1",
+                victim_disability="N",
+                victim_notified_date="2024-03-01",
+            ),
+        ],
+    )
+    write_decisions(
+        tmp_path,
+        "2024-10-01",
+        [
+            decision(
+                "D1",
+                "2024-04-01",
+                force="AA",
+                outcome="15",
+                maker="police",
+                interviewed="Y",
+                offence_code="19C",
+                victim_notified_date="2024-04-03",
+                victim_age="30",
+                victim_sex="F",
+                victim_ethnicity="W1",
+                victim_disability="N",
+            ),
+            decision(
+                "D2",
+                "2024-05-15",
+                force="AA",
+                outcome="9",
+                maker="cps",
+                interviewed="",
+                offence_code="19D",
+                victim_notified_date="2024-05-20",
+                victim_age="14",
+                victim_sex="F",
+                victim_ethnicity="A4",
+                victim_disability="Y",
+            ),
+            decision(
+                "D3",
+                "2024-06-30",
+                force="aa",
+                outcome="15",
+                maker="police",
+                interviewed="N",
+                offence_code="19C",
+                victim_age="40",
+                victim_sex="F",
+                victim_ethnicity="W1",
+                victim_disability="N",
+            ),
+            decision(
+                "D4",
+                "2024-04-20",
+                force="BB",
+                outcome="10",
+                maker="police",
+                interviewed="yes",
+                offence_code="19F",
+                victim_notified_date="2024-04-20",
+                victim_age="17",
+                victim_sex="M",
+                victim_ethnicity="B1",
+                victim_disability="U",
+            ),
+            decision(
+                "D5",
+                "2024-06-10",
+                force="BB",
+                outcome="15",
+                maker="cps",
+                interviewed="N",
+                offence_code="19C",
+                victim_age="",
+                victim_sex="X",
+                victim_ethnicity="NS",
+                victim_disability="",
+            ),
+            # D6's victim is D4's (spaces around the id are trimmed): two decisions, one victim.
+            decision(
+                "D6",
+                "2024-05-05",
+                force="BB",
+                outcome="15",
+                maker="police",
+                interviewed="Y",
+                offence_code="19C",
+                victim_notified_date="2024-05-06",
+                victim_age="65",
+                victim_sex="F",
+                victim_ethnicity="W2",
+                victim_disability="N",
+                victim_id=" V-D4 ",
+            ),
+            decision(
+                "D7",
+                "2024-05-05",
+                force="BB",
+                outcome="16",
+                maker="police",
+                interviewed="Y",
+                offence_code="8L",
+                victim_age="50",
+                victim_sex="F",
+                victim_ethnicity="W1",
+                victim_disability="N",
+            ),
+        ],
+    )
     write_requests(tmp_path, "2024-07-01", [request("R2", "D1", "2024-05-01", "")])
-    write_requests(tmp_path, "2024-10-01", [
-        request("R1", "D1", "2024-04-10", "decision_stands"),
-        request("R2", "D1", "2024-05-01", "decision_overturned"),
-        request("R3", "D2", "2024-06-01", "", scheme="cps"),
-        request("R4", "D3", "2024-07-01", "decision_overturned"),
-        request("R5", "D4", "2024-04-20", "out_of_scope"),
-        request("R6", "D4", "2024-04-19", "decision_overturned"),
-        request("R7", "D5", "2024-06-20", "decision_stands", scheme="cps"),
-        request("R8", "D99", "2024-05-01", "decision_overturned"),
-        request("R9", "D8", "2024-03-31", "withdrawn"),
-    ])
+    write_requests(
+        tmp_path,
+        "2024-10-01",
+        [
+            request("R1", "D1", "2024-04-10", "decision_stands"),
+            request("R2", "D1", "2024-05-01", "decision_overturned"),
+            request("R3", "D2", "2024-06-01", "", scheme="cps"),
+            request("R4", "D3", "2024-07-01", "decision_overturned"),
+            request("R5", "D4", "2024-04-20", "out_of_scope"),
+            request("R6", "D4", "2024-04-19", "decision_overturned"),
+            request("R7", "D5", "2024-06-20", "decision_stands", scheme="cps"),
+            request("R8", "D99", "2024-05-01", "decision_overturned"),
+            request("R9", "D8", "2024-03-31", "withdrawn"),
+        ],
+    )
     return tmp_path
 
 
@@ -330,44 +521,90 @@ def test_fct_vrr_decisions_worked_example(tmp_path):
     assert sorted(fct) == ["D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8"]
 
     assert fct["D1"] == {
-        "decision_id": "D1", "force_code": "AA", "decision_date": date(2024, 4, 1),
-        "period_start": date(2024, 4, 1), "period_label": "2024/25 Q1",
-        "outcome_code": "15", "decision_maker": "police", "is_vrr_eligible": True, "scheme": "Police",
-        "age_band": "25-34", "sex": "Female", "ethnicity_group": "White", "disability": "No",
-        "offence_group": "Adult rape", "victim_notified_date": date(2024, 4, 3),
-        "requests": 2,                                  # R1 and R2
+        "decision_id": "D1",
+        "force_code": "AA",
+        "decision_date": date(2024, 4, 1),
+        "period_start": date(2024, 4, 1),
+        "period_label": "2024/25 Q1",
+        "outcome_code": "15",
+        "decision_maker": "police",
+        "is_vrr_eligible": True,
+        "scheme": "Police",
+        "age_band": "25-34",
+        "sex": "Female",
+        "ethnicity_group": "White",
+        "disability": "No",
+        "offence_group": "Adult rape",
+        "victim_notified_date": date(2024, 4, 3),
+        "requests": 2,  # R1 and R2
         "has_request": True,
-        "first_request_date": date(2024, 4, 10),        # min(04-10, 05-01)
-        "days_notification_to_request": 7,              # 04-03 -> 04-10
-        "any_decision_overturned": True,                # R2 (its newest version)
+        "first_request_date": date(2024, 4, 10),  # min(04-10, 05-01)
+        "days_notification_to_request": 7,  # 04-03 -> 04-10
+        "any_decision_overturned": True,  # R2 (its newest version)
     }
     # D2: CPS scheme, child rape, age 14.
-    assert (fct["D2"]["scheme"], fct["D2"]["age_band"], fct["D2"]["ethnicity_group"],
-            fct["D2"]["disability"], fct["D2"]["offence_group"]) == ("CPS", "13-15", "Asian", "Yes", "Child rape")
-    assert (fct["D2"]["requests"], fct["D2"]["days_notification_to_request"], fct["D2"]["any_decision_overturned"]) == (1, 12, False)
+    assert (
+        fct["D2"]["scheme"],
+        fct["D2"]["age_band"],
+        fct["D2"]["ethnicity_group"],
+        fct["D2"]["disability"],
+        fct["D2"]["offence_group"],
+    ) == ("CPS", "13-15", "Asian", "Yes", "Child rape")
+    assert (fct["D2"]["requests"], fct["D2"]["days_notification_to_request"], fct["D2"]["any_decision_overturned"]) == (
+        1,
+        12,
+        False,
+    )
     # D3: not eligible, but its request still counts at decision level.
     assert (fct["D3"]["force_code"], fct["D3"]["is_vrr_eligible"], fct["D3"]["scheme"]) == ("AA", False, None)
-    assert (fct["D3"]["requests"], fct["D3"]["any_decision_overturned"], fct["D3"]["victim_notified_date"]) == (1, True, None)
-    assert fct["D3"]["days_notification_to_request"] is None       # no notification date
+    assert (fct["D3"]["requests"], fct["D3"]["any_decision_overturned"], fct["D3"]["victim_notified_date"]) == (
+        1,
+        True,
+        None,
+    )
+    assert fct["D3"]["days_notification_to_request"] is None  # no notification date
     # D4: R6 (a day before the decision, overturned) counts nowhere; R5 on the decision day counts.
-    assert (fct["D4"]["requests"], fct["D4"]["first_request_date"], fct["D4"]["days_notification_to_request"],
-            fct["D4"]["any_decision_overturned"]) == (1, date(2024, 4, 20), 0, False)
+    assert (
+        fct["D4"]["requests"],
+        fct["D4"]["first_request_date"],
+        fct["D4"]["days_notification_to_request"],
+        fct["D4"]["any_decision_overturned"],
+    ) == (1, date(2024, 4, 20), 0, False)
     assert (fct["D4"]["age_band"], fct["D4"]["sex"], fct["D4"]["ethnicity_group"], fct["D4"]["disability"]) == (
-        "16-17", "Male", "Black", "Unknown")
+        "16-17",
+        "Male",
+        "Black",
+        "Unknown",
+    )
     # D5: request but no notification date; blank age/disability, X, NS.
     assert (fct["D5"]["has_request"], fct["D5"]["first_request_date"], fct["D5"]["days_notification_to_request"]) == (
-        True, date(2024, 6, 20), None)
+        True,
+        date(2024, 6, 20),
+        None,
+    )
     assert (fct["D5"]["age_band"], fct["D5"]["sex"], fct["D5"]["ethnicity_group"], fct["D5"]["disability"]) == (
-        "Unknown", "Other", "Not stated", "Unknown")
+        "Unknown",
+        "Other",
+        "Not stated",
+        "Unknown",
+    )
     # D6: newest version (age 65, 19C), no request.
     assert (fct["D6"]["age_band"], fct["D6"]["offence_group"]) == ("65 and over", "Adult rape")
-    assert (fct["D6"]["requests"], fct["D6"]["has_request"], fct["D6"]["first_request_date"],
-            fct["D6"]["days_notification_to_request"], fct["D6"]["any_decision_overturned"]) == (0, False, None, None, False)
+    assert (
+        fct["D6"]["requests"],
+        fct["D6"]["has_request"],
+        fct["D6"]["first_request_date"],
+        fct["D6"]["days_notification_to_request"],
+        fct["D6"]["any_decision_overturned"],
+    ) == (0, False, None, None, False)
     assert (fct["D7"]["is_vrr_eligible"], fct["D7"]["offence_group"]) == (False, "Other offences")
     # D8: leap day, only in the older extract; 2023/24 Q4.
     assert (fct["D8"]["decision_date"], fct["D8"]["period_start"], fct["D8"]["period_label"]) == (
-        date(2024, 2, 29), date(2024, 1, 1), "2023/24 Q4")
-    assert (fct["D8"]["requests"], fct["D8"]["days_notification_to_request"]) == (1, 30)   # 03-01 -> 03-31
+        date(2024, 2, 29),
+        date(2024, 1, 1),
+        "2023/24 Q4",
+    )
+    assert (fct["D8"]["requests"], fct["D8"]["days_notification_to_request"]) == (1, 30)  # 03-01 -> 03-31
 
 
 Q1 = date(2024, 4, 1)
@@ -394,26 +631,41 @@ def test_vrr_uptake_worked_example(tmp_path):
     #     = (5.920729410347 -/+ 1.959963984540*sqrt(1.760364705174) = 2.600455445557) / 8.841458820694
     #     = 0.375534629763 / 0.963775891368
     assert up[(Q1, "ALL", "all", "All")] == {
-        "period_start": Q1, "period_label": "2024/25 Q1", "force_code": "ALL",
-        "cohort_dimension": "all", "cohort_value": "All",
-        "eligible_decisions": 5, "decisions_with_request": 4, "uptake_rate": 0.8,
+        "period_start": Q1,
+        "period_label": "2024/25 Q1",
+        "force_code": "ALL",
+        "cohort_dimension": "all",
+        "cohort_value": "All",
+        "eligible_decisions": 5,
+        "decisions_with_request": 4,
+        "uptake_rate": 0.8,
         "uptake_ci_lower": pytest.approx(0.375534629763, abs=1e-9),
         "uptake_ci_upper": pytest.approx(0.963775891368, abs=1e-9),
-        "requests": 5, "reviews_completed": 3, "reviews_overturned": 1,
+        "requests": 5,
+        "reviews_completed": 3,
+        "reviews_overturned": 1,
         "overturn_rate": pytest.approx(1 / 3),
         "median_days_to_request": 7.0,
-        "is_provisional": False,          # 2024-10-01 < 2024-04-01 + 6 months = 2024-10-01 is false
+        "is_provisional": False,  # 2024-10-01 < 2024-04-01 + 6 months = 2024-10-01 is false
         "as_at_date": date(2024, 10, 1),
         "decisions_timed_to_request": 3,  # AA's 7 and 12, BB's 0: median 7
-        "eligible_victims": 4,            # V-D1, V-D2, V-D4 (D4 and D6), V-D5
-        "victims_with_request": 4,        # D1, D2, D4, D5 each have a request; D6's victim is D4's
+        "eligible_victims": 4,  # V-D1, V-D2, V-D4 (D4 and D6), V-D5
+        "victims_with_request": 4,  # D1, D2, D4, D5 each have a request; D6's victim is D4's
     }
 
     def pick(key, *cols):
         return tuple(up[key][c] for c in cols)
 
-    cols = ("eligible_decisions", "decisions_with_request", "uptake_rate", "requests",
-            "reviews_completed", "reviews_overturned", "overturn_rate", "median_days_to_request")
+    cols = (
+        "eligible_decisions",
+        "decisions_with_request",
+        "uptake_rate",
+        "requests",
+        "reviews_completed",
+        "reviews_overturned",
+        "overturn_rate",
+        "median_days_to_request",
+    )
     # AA Q1: D1, D2 both requested; R1 R2 R3; completed R1 R2; overturned R2 -> 1/2;
     #   days [7, 12] -> even count -> (7 + 12) / 2 = 9.5. D3 (lower-case aa) is not eligible.
     assert pick((Q1, "AA", "all", "All"), *cols) == (2, 2, 1.0, 3, 2, 1, 0.5, 9.5)
@@ -439,28 +691,28 @@ def test_vrr_uptake_worked_example(tmp_path):
 
     short = ("eligible_decisions", "decisions_with_request", "requests")
     # Cohorts over all forces in Q1 (eligible, with request, requests):
-    assert pick((Q1, "ALL", "sex", "Female"), *short) == (3, 2, 3)         # D1 (2 requests), D2 (1), D6 (0)
-    assert pick((Q1, "ALL", "sex", "Male"), *short) == (1, 1, 1)           # D4 (R6 does not count)
-    assert pick((Q1, "ALL", "sex", "Other"), *short) == (1, 1, 1)          # D5
-    assert pick((Q1, "ALL", "ethnicity_group", "White"), *short) == (2, 1, 2)   # D1 W1, D6 W2
+    assert pick((Q1, "ALL", "sex", "Female"), *short) == (3, 2, 3)  # D1 (2 requests), D2 (1), D6 (0)
+    assert pick((Q1, "ALL", "sex", "Male"), *short) == (1, 1, 1)  # D4 (R6 does not count)
+    assert pick((Q1, "ALL", "sex", "Other"), *short) == (1, 1, 1)  # D5
+    assert pick((Q1, "ALL", "ethnicity_group", "White"), *short) == (2, 1, 2)  # D1 W1, D6 W2
     assert pick((Q1, "ALL", "ethnicity_group", "Not stated"), *short) == (1, 1, 1)
     assert pick((Q1, "ALL", "disability", "Unknown"), *short) == (2, 2, 2)  # D4 'U', D5 blank
-    assert pick((Q1, "ALL", "disability", "No"), *short) == (2, 1, 2)       # D1, D6
+    assert pick((Q1, "ALL", "disability", "No"), *short) == (2, 1, 2)  # D1, D6
     assert pick((Q1, "ALL", "offence_group", "Adult rape"), *short) == (4, 3, 4)  # D1 D4 D5 D6
     assert pick((Q1, "ALL", "offence_group", "Child rape"), *short) == (1, 1, 1)  # D2
-    assert pick((Q1, "ALL", "age_band", "16-17"), *short) == (1, 1, 1)      # D4, age 17
+    assert pick((Q1, "ALL", "age_band", "16-17"), *short) == (1, 1, 1)  # D4, age 17
     assert pick((Q1, "ALL", "age_band", "65 and over"), *short) == (1, 0, 0)  # D6, age 65
     assert up[(Q1, "ALL", "age_band", "65 and over")]["uptake_ci_lower"] == pytest.approx(0.0, abs=1e-12)
     # No eligible decision -> no row.
-    assert (Q1, "ALL", "offence_group", "Other offences") not in up        # only D7, not eligible
-    assert (Q1, "ALL", "age_band", "35-44") not in up                       # only D3, not eligible
+    assert (Q1, "ALL", "offence_group", "Other offences") not in up  # only D7, not eligible
+    assert (Q1, "ALL", "age_band", "35-44") not in up  # only D3, not eligible
     assert (Q1, "ALL", "ethnicity_group", "Mixed") not in up
     assert (Q4, "BB", "all", "All") not in up
 
     # 2023/24 Q4: D8 alone (leap day). R9 withdrawn: a request, not a completed review.
     assert pick((Q4, "AA", "all", "All"), *cols) == (1, 1, 1.0, 1, 0, 0, None, 30.0)
     assert up[(Q4, "ALL", "all", "All")]["period_label"] == "2023/24 Q4"
-    assert up[(Q4, "ALL", "all", "All")]["is_provisional"] is False   # 2024-10-01 >= 2024-07-01
+    assert up[(Q4, "ALL", "all", "All")]["is_provisional"] is False  # 2024-10-01 >= 2024-07-01
     # Wilson(1, 1): lower = 1/(1 + z2) = 1/4.841458820694 = 0.206549314377
     assert up[(Q4, "AA", "all", "All")]["uptake_ci_lower"] == pytest.approx(0.206549314377, abs=1e-9)
 
@@ -472,6 +724,7 @@ def test_vrr_uptake_worked_example(tmp_path):
 
 
 # --------------------------------------------------------------------------- corrections and provisional flag
+
 
 def test_correction_moves_decision_to_another_quarter(tmp_path):
     # 2024-06-30 extract: C1 and C2 both decided 2024-03-31 (2023/24 Q4).
@@ -487,10 +740,18 @@ def test_correction_moves_decision_to_another_quarter(tmp_path):
 
     up = vrr_uptake(tmp_path)
     # as_at = 2024-07-15. Q4 (C2 only): 2024-07-15 < 2024-01-01 + 6 months = 2024-07-01? no -> final.
-    assert (up[(Q4, "ALL", "all", "All")]["eligible_decisions"], up[(Q4, "ALL", "all", "All")]["is_provisional"]) == (1, False)
+    assert (up[(Q4, "ALL", "all", "All")]["eligible_decisions"], up[(Q4, "ALL", "all", "All")]["is_provisional"]) == (
+        1,
+        False,
+    )
     # Q1 (C1 only): 2024-07-15 < 2024-10-01 -> provisional; no counting request.
     q1 = up[(Q1, "ALL", "all", "All")]
-    assert (q1["eligible_decisions"], q1["decisions_with_request"], q1["requests"], q1["is_provisional"]) == (1, 0, 0, True)
+    assert (q1["eligible_decisions"], q1["decisions_with_request"], q1["requests"], q1["is_provisional"]) == (
+        1,
+        0,
+        0,
+        True,
+    )
     assert (q1["uptake_rate"], q1["overturn_rate"], q1["median_days_to_request"]) == (0.0, None, None)
     # Wilson(0, 1): upper = z2/(1 + z2) = 3.841458820694 / 4.841458820694 = 0.793450685623
     assert q1["uptake_ci_lower"] == pytest.approx(0.0, abs=1e-12)

@@ -13,25 +13,52 @@ from pathlib import Path
 
 import numpy as np
 import openpyxl
-from openpyxl.utils import range_boundaries
 import pytest
+from openpyxl.utils import range_boundaries
 from scipy import sparse
 from scipy.sparse.linalg import lsqr
 
 from tests import reference as ref
 
 THRESHOLD = 5
-SHEETS = ["Cover", "Contents", "Notes", "Uptake_quarter", "Uptake_rolling", "Uptake_trend", "Review_outcomes",
-          "Requests_period", "Notification", "Completeness", "Withdrawal_rate", "Withdrawal_reasons", "Revisions"]
-TABLES = ["uptake_quarter", "uptake_rolling", "uptake_trend", "review_outcomes", "requests_by_period", "notification",
-          "completeness", "withdrawal_rate", "withdrawal_reasons"]
+SHEETS = [
+    "Cover",
+    "Contents",
+    "Notes",
+    "Uptake_quarter",
+    "Uptake_rolling",
+    "Uptake_trend",
+    "Review_outcomes",
+    "Requests_period",
+    "Notification",
+    "Completeness",
+    "Withdrawal_rate",
+    "Withdrawal_reasons",
+    "Revisions",
+]
+TABLES = [
+    "uptake_quarter",
+    "uptake_rolling",
+    "uptake_trend",
+    "review_outcomes",
+    "requests_by_period",
+    "notification",
+    "completeness",
+    "withdrawal_rate",
+    "withdrawal_reasons",
+]
 COUNT_COLUMNS = {
     "uptake_quarter": ["eligible_decisions", "decisions_with_request"],
     "uptake_rolling": ["eligible_decisions", "decisions_with_request"],
     "uptake_trend": ["eligible_decisions", "decisions_with_request"],
     "review_outcomes": ["requests", "reviews_completed", "reviews_stands", "reviews_overturned"],
-    "requests_by_period": ["requests_received", "requests_after_three_months", "reviews_completed",
-                           "reviews_overturned", "completed_within_target"],
+    "requests_by_period": [
+        "requests_received",
+        "requests_after_three_months",
+        "reviews_completed",
+        "reviews_overturned",
+        "completed_within_target",
+    ],
     "notification": ["decisions", "notified", "not_notified", "notified_within_target"],
     "completeness": ["decisions", "recorded"],
     "withdrawal_rate": ["outcomes_assigned", "victim_does_not_support"],
@@ -47,8 +74,12 @@ RATE_INPUTS = {
     "completeness_rate": ("recorded", "decisions"),
     "withdrawal_rate": ("victim_does_not_support", "outcomes_assigned"),
 }
-UNKNOWN_CATEGORY = {"Age": ("Age band", "Unknown"), "Sex": ("Sex", "Unknown"),
-                    "Ethnicity": ("Ethnic group", "Not stated"), "Disability": ("Disability", "Unknown")}
+UNKNOWN_CATEGORY = {
+    "Age": ("Age band", "Unknown"),
+    "Sex": ("Sex", "Unknown"),
+    "Ethnicity": ("Ethnic group", "Not stated"),
+    "Disability": ("Disability", "Unknown"),
+}
 
 
 def pct(fraction: float) -> str:
@@ -88,12 +119,22 @@ def test_only_complete_quarters_are_packed(sample_run, packs):
 def test_each_pack_holds_only_its_files_and_checks_with_sha256sum(packs):
     for name, folder in packs.items():
         files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-        expected = sorted([f"vrr_review_pack_{name}.xlsx", f"vrr_review_pack_{name}.html", "manifest.json",
-                           "SHA256SUMS", "csv/data_dictionary.csv", "csv/revisions.csv",
-                           *(f"csv/{t}.csv" for t in TABLES)])
+        expected = sorted(
+            [
+                f"vrr_review_pack_{name}.xlsx",
+                f"vrr_review_pack_{name}.html",
+                "manifest.json",
+                "SHA256SUMS",
+                "csv/data_dictionary.csv",
+                "csv/revisions.csv",
+                *(f"csv/{t}.csv" for t in TABLES),
+            ]
+        )
         assert files == expected, name
         assert not any(f.endswith(".parquet") for f in files)
-        check = subprocess.run(["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
+        check = subprocess.run(
+            ["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=folder, capture_output=True, text=True
+        )
         assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -111,8 +152,13 @@ def test_manifest(sample_run, packs):
     for path, digest in manifest["files"].items():
         assert hashlib.sha256((folder / path).read_bytes()).hexdigest() == digest
     # cells withheld, counted from the CSV files
-    withheld = sum(1 for t in TABLES for row in read_table(folder, t) for k, v in row.items()
-                   if k.endswith("_marker") and "[c]" in v)
+    withheld = sum(
+        1
+        for t in TABLES
+        for row in read_table(folder, t)
+        for k, v in row.items()
+        if k.endswith("_marker") and "[c]" in v
+    )
     assert sum(manifest["disclosure"]["cells_withheld_by_rule"].values()) == withheld > 0
 
 
@@ -133,10 +179,15 @@ def test_workbook_read_back(packs):
         for row in cells[1:]:
             values = [c.value for c in row]
             assert any(v not in (None, "") for v in values), f"blank row in {sheet}"
-            for head, value in zip(header, values):
+            for head, value in zip(header, values, strict=True):
                 if isinstance(value, str):
                     used.update(re.findall(r"\[[a-z]+\]", value))
-                if isinstance(value, (int, float)) and "%" not in head and "days" not in head and "target" not in head.lower():
+                if (
+                    isinstance(value, (int, float))
+                    and "%" not in head
+                    and "days" not in head
+                    and "target" not in head.lower()
+                ):
                     assert not (0 < value < THRESHOLD), (sheet, head, value)
         for row in ws.iter_rows(max_row=range_boundaries(table.ref)[1] - 1, values_only=True):
             used.update(re.findall(r"\[[a-z]+\]", " ".join(str(c) for c in row if c)))
@@ -151,7 +202,7 @@ def test_workbook_read_back(packs):
 def test_workbook_equals_the_csv_files(packs):
     name, folder = sorted(packs.items())[-2]
     book = openpyxl.load_workbook(folder / f"vrr_review_pack_{name}.xlsx")
-    for sheet, table in zip(SHEETS[3:], TABLES):
+    for sheet, table in zip(SHEETS[3:], TABLES, strict=True):
         ws = book[sheet]
         ref_range = next(iter(ws.tables.values())).ref
         rows = [[c.value for c in r] for r in ws[ref_range]][1:]
@@ -160,10 +211,10 @@ def test_workbook_equals_the_csv_files(packs):
             assert len(rows) == 1 and str(rows[0][0]).startswith("None")
             continue
         assert len(rows) == len(records), sheet
-        for row, record in zip(rows, records):
+        for row, record in zip(rows, records, strict=True):
             figures = [k for k in record if not k.endswith("_marker") and f"{k}_marker" in record]
-            values = row[len(record) - 2 * len(figures):-1]
-            for figure, value in zip(figures, values):
+            values = row[len(record) - 2 * len(figures) : -1]
+            for figure, value in zip(figures, values, strict=True):
                 if record[figure] == "":
                     assert value == record[f"{figure}_marker"].replace("[p]", "").replace("[r]", ""), (sheet, figure)
                 else:
@@ -173,8 +224,15 @@ def test_workbook_equals_the_csv_files(packs):
 def test_published_counts_and_rates_equal_the_independent_computation(sample_run, packs):
     uptake = ref.vrr_uptake(sample_run.landing)
     rolling = ref.vrr_uptake_rolling(sample_run.landing)
-    dims = {"All victims": "all", "Scheme": "scheme", "Age band": "age_band", "Sex": "sex",
-            "Ethnic group": "ethnicity_group", "Disability": "disability", "Offence group": "offence_group"}
+    dims = {
+        "All victims": "all",
+        "Scheme": "scheme",
+        "Age band": "age_band",
+        "Sex": "sex",
+        "Ethnic group": "ethnicity_group",
+        "Disability": "disability",
+        "Offence group": "offence_group",
+    }
     checked = 0
     for name, folder in packs.items():
         quarter = quarter_of(label_of_folder(name))
@@ -208,8 +266,11 @@ def test_no_rate_gives_back_a_withheld_count(packs):
                 for rate, (numerator, denominator) in RATE_INPUTS.items():
                     if rate in r and r[rate] != "":
                         assert r[numerator] != "" and r[denominator] != "", (name, table, rate, r)
-                for median in ("median_days_to_request", "median_working_days_to_complete",
-                               "median_working_days_to_notify"):
+                for median in (
+                    "median_days_to_request",
+                    "median_working_days_to_complete",
+                    "median_working_days_to_notify",
+                ):
                     if median in r and r[median] != "" and median == "median_working_days_to_notify":
                         assert r["notified"] != "" and int(r["notified"]) >= THRESHOLD
                     if median in r and r[median] != "" and median == "median_working_days_to_complete":
@@ -217,6 +278,7 @@ def test_no_rate_gives_back_a_withheld_count(packs):
 
 
 # --------------------------------------------------------------------------- the attack
+
 
 class Published:
     """Every count the packs publish, under the attacker's own keys: a number, or None where withheld."""
@@ -271,15 +333,17 @@ def gather(packs: dict[str, Path]) -> Published:
             for m in COUNT_COLUMNS["withdrawal_rate"]:
                 pub.put(("W", m, quarter, r["force"], r["offence_group"]), r[m])
         for r in read_table(folder, "withdrawal_reasons"):
-            pub.put(("V", quarter, r["force"], r["offence_group"], r["withdrawal_stage"], r["withdrawal_reason"]),
-                    r["decisions"])
+            pub.put(
+                ("V", quarter, r["force"], r["offence_group"], r["withdrawal_stage"], r["withdrawal_reason"]),
+                r["decisions"],
+            )
     # What adds up, as any reader of the definitions knows.
     keys = list(pub.cells)
     by_force = defaultdict(list)
     for key in keys:
         force_at = 2 if key[0] == "V" else 3
         if key[force_at] != "All forces":
-            by_force[key[:force_at] + ("All forces",) + key[force_at + 1:]].append(key)
+            by_force[key[:force_at] + ("All forces",) + key[force_at + 1 :]].append(key)
     for total, parts in by_force.items():
         pub.equal(total, parts)
     by_dimension = defaultdict(lambda: defaultdict(list))
@@ -299,13 +363,17 @@ def gather(packs: dict[str, Path]) -> Published:
         if kind == "P" and key[4] == "All schemes":
             pub.equal(key, [k for k in keys if k[0] == "P" and k[1:4] == key[1:4] and k[4] != "All schemes"])
         if kind == "N" and key[1] == "notified":
-            pub.equal(("U", "eligible_decisions", key[2], key[3], "Scheme", key[4]), [key, ("N", "not_notified", *key[2:])])
+            pub.equal(
+                ("U", "eligible_decisions", key[2], key[3], "Scheme", key[4]), [key, ("N", "not_notified", *key[2:])]
+            )
         if kind == "C" and key[1] == "recorded":
             _, _, q, force, population, characteristic = key
             if population == "VRR-eligible decisions":
                 dim, val = UNKNOWN_CATEGORY[characteristic]
-                pub.equal(("U", "eligible_decisions", q, force, "All victims", "All"),
-                          [key, ("U", "eligible_decisions", q, force, dim, val)])
+                pub.equal(
+                    ("U", "eligible_decisions", q, force, "All victims", "All"),
+                    [key, ("U", "eligible_decisions", q, force, dim, val)],
+                )
         if kind == "C" and key[1] == "decisions":
             _, _, q, force, population = key
             groups = [k for k in keys if k[0] == "W" and k[1] == "outcomes_assigned" and k[2] == q and k[3] == force]
@@ -424,7 +492,9 @@ def test_disclosure_log(sample_run, packs):
             assert 0 < r["value"] < THRESHOLD
     name, folder = sorted(packs.items())[-1]
     label = label_of_folder(name)
-    logged = {(r["figure"], r["breakdown"]) for r in rows if r["period_label"] == label and r["source_mart"] == "vrr_uptake"}
+    logged = {
+        (r["figure"], r["breakdown"]) for r in rows if r["period_label"] == label and r["source_mart"] == "vrr_uptake"
+    }
     for r in read_table(folder, "uptake_quarter"):
         if "[c]" in r["decisions_with_request_marker"]:
             breakdown = f"Force: {r['force']}; Cohort dimension: {r['cohort_dimension']}; Cohort: {r['cohort_value']}"
@@ -454,35 +524,60 @@ def test_a_correction_to_an_earlier_quarter_is_marked_revised(pipeline_run, tmp_
     run = pipeline_run(landing)
     assert run().success
     folder = run.exports / "2020-21-Q1"
-    before = {r["cohort_value"]: r for r in read_table(folder, "uptake_quarter")
-              if r["force"] == "All forces" and r["cohort_dimension"] in ("All victims", "Scheme")}
+    before = {
+        r["cohort_value"]: r
+        for r in read_table(folder, "uptake_quarter")
+        if r["force"] == "All forces" and r["cohort_dimension"] in ("All victims", "Scheme")
+    }
     assert not any("[r]" in v for t in TABLES for r in read_table(folder, t) for v in r.values())
 
     header = (landing / "decisions_2021-01-06.csv").read_text().splitlines()[0].split(",")
     rows = []
     for i in range(10):
         values = dict.fromkeys(header, "")
-        values |= {"decision_id": f"DNEW{i:03d}", "crime_reference": f"CR/NEW/{i}", "force_code": "CEN",
-                   "offence_code": "19C", "decision_date": "2020-05-1" + str(i % 9), "outcome_code": "15",
-                   "decision_maker": "police", "suspect_interviewed": "Y", "victim_notified_date": "2020-05-20",
-                   "victim_id": f"VNEW{i}", "victim_age": "30", "victim_sex": "F", "victim_ethnicity": "W1",
-                   "victim_disability": "N"}
+        values |= {
+            "decision_id": f"DNEW{i:03d}",
+            "crime_reference": f"CR/NEW/{i}",
+            "force_code": "CEN",
+            "offence_code": "19C",
+            "decision_date": "2020-05-1" + str(i % 9),
+            "outcome_code": "15",
+            "decision_maker": "police",
+            "suspect_interviewed": "Y",
+            "victim_notified_date": "2020-05-20",
+            "victim_id": f"VNEW{i}",
+            "victim_age": "30",
+            "victim_sex": "F",
+            "victim_ethnicity": "W1",
+            "victim_disability": "N",
+        }
         rows.append([values[h] for h in header])
     write_csv(landing / "decisions_2021-02-01.csv", header, rows)
     assert run().success
 
-    after = {r["cohort_value"]: r for r in read_table(folder, "uptake_quarter")
-             if r["force"] == "All forces" and r["cohort_dimension"] in ("All victims", "Scheme")}
+    after = {
+        r["cohort_value"]: r
+        for r in read_table(folder, "uptake_quarter")
+        if r["force"] == "All forces" and r["cohort_dimension"] in ("All victims", "Scheme")
+    }
     assert int(after["All"]["eligible_decisions"]) == int(before["All"]["eligible_decisions"]) + 10
     assert "[r]" in after["All"]["eligible_decisions_marker"]
     assert "[r]" in after["Police"]["eligible_decisions_marker"]
     assert "[r]" not in after["CPS"]["eligible_decisions_marker"]  # unchanged
     revisions = read_table(folder, "revisions")
-    all_forces = [r for r in revisions if r["figure"] == "Eligible decisions" and r["table"] == "Uptake_quarter"
-                  and r["breakdown"] == "Force: All forces; Cohort dimension: All victims; Cohort: All"]
+    all_forces = [
+        r
+        for r in revisions
+        if r["figure"] == "Eligible decisions"
+        and r["table"] == "Uptake_quarter"
+        and r["breakdown"] == "Force: All forces; Cohort dimension: All victims; Cohort: All"
+    ]
     assert len(all_forces) == 1
     assert (all_forces[0]["previous"], all_forces[0]["revised"], all_forces[0]["change"]) == (
-        before["All"]["eligible_decisions"], after["All"]["eligible_decisions"], "10.0")
+        before["All"]["eligible_decisions"],
+        after["All"]["eligible_decisions"],
+        "10.0",
+    )
     book = openpyxl.load_workbook(folder / "vrr_review_pack_2020-21-Q1.xlsx")
     statuses = [row[-1] for row in book["Uptake_quarter"].iter_rows(values_only=True) if row and row[0] == "All forces"]
     assert "Final, revised [r]" in statuses

@@ -11,8 +11,15 @@ from pipeline.schedules import RUN_QUEUE_TAG
 from pipeline.sensors import SETTLE_SECONDS, landing_folder_sensor
 from tests.conftest import TEST_KEY, write_csv
 
-HEADER = ["decision_id", "crime_reference", "force_code", "decision_date", "outcome_code", "decision_maker",
-          "victim_id"]
+HEADER = [
+    "decision_id",
+    "crime_reference",
+    "force_code",
+    "decision_date",
+    "outcome_code",
+    "decision_maker",
+    "victim_id",
+]
 
 
 def deliver(folder, name, rows, age=SETTLE_SECONDS + 5):

@@ -64,8 +64,9 @@ def assert_figures_exact(run: PipelineRun, when: str) -> None:
 
 def free_share(run: PipelineRun) -> float:
     """The share of the published file that is free blocks (space freed by replaced rows), as DuckDB reports it."""
-    (row,) = run.query("select total_blocks, free_blocks from pragma_database_size() "
-                       "where database_name = current_database()")
+    (row,) = run.query(
+        "select total_blocks, free_blocks from pragma_database_size() where database_name = current_database()"
+    )
     return row["free_blocks"] / row["total_blocks"]
 
 
@@ -100,8 +101,13 @@ def test_twenty_runs_in_a_row_with_a_reader_holding_the_warehouse(tmp_path):
             # grows only with the data: at most a fifth of the published file is ever freed space
             assert free_share(run) <= 0.2, f"{when}: {free_share(run):.0%} of the warehouse file is free blocks"
             if reader is None:
-                reader = subprocess.Popen([sys.executable, "-c", READER, str(run.warehouse), str(stop)], cwd=ROOT,
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                reader = subprocess.Popen(
+                    [sys.executable, "-c", READER, str(run.warehouse), str(stop)],
+                    cwd=ROOT,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
             assert reader.poll() is None, f"the reader stopped after {when}: {reader.stderr.read()}"
     finally:
         stop.touch()
@@ -114,4 +120,4 @@ def test_twenty_runs_in_a_row_with_a_reader_holding_the_warehouse(tmp_path):
     fresh = PipelineRun(tmp_path / "fresh", landing)
     (tmp_path / "fresh").mkdir()
     assert fresh().success
-    assert sizes[-1] <= 1.25 * fresh.warehouse.stat().st_size, list(zip(changes, sizes))
+    assert sizes[-1] <= 1.25 * fresh.warehouse.stat().st_size, list(zip(changes, sizes, strict=False))

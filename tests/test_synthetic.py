@@ -14,14 +14,31 @@ from pipeline import synthetic
 from pipeline.synthetic import generate_sample
 
 DECISION_COLUMNS = [
-    "decision_id", "crime_reference", "force_code", "offence_code", "decision_date",
-    "outcome_code", "decision_maker", "suspect_interviewed", "victim_notified_date",
-    "victim_id", "victim_age", "victim_sex", "victim_ethnicity", "victim_disability",
-    "withdrawal_stage", "withdrawal_reason",
+    "decision_id",
+    "crime_reference",
+    "force_code",
+    "offence_code",
+    "decision_date",
+    "outcome_code",
+    "decision_maker",
+    "suspect_interviewed",
+    "victim_notified_date",
+    "victim_id",
+    "victim_age",
+    "victim_sex",
+    "victim_ethnicity",
+    "victim_disability",
+    "withdrawal_stage",
+    "withdrawal_reason",
 ]
 REQUEST_COLUMNS = [
-    "request_id", "decision_id", "request_date", "scheme", "review_stage",
-    "review_completed_date", "review_result",
+    "request_id",
+    "decision_id",
+    "request_date",
+    "scheme",
+    "review_stage",
+    "review_completed_date",
+    "review_result",
 ]
 FILE_NAME = re.compile(r"^(decisions|vrr_requests)_(\d{4}-\d{2}-\d{2})\.csv$")
 AS_AT = date(2025, 10, 6)
@@ -65,10 +82,10 @@ def newest(decisions, requests) -> tuple[list[dict], list[dict]]:
 
 
 def test_same_seed_gives_byte_identical_files(sample, tmp_path):
-    folder, paths = sample
+    _folder, paths = sample
     again = generate_sample(tmp_path / "again")
     assert [p.name for p in again] == [p.name for p in paths]
-    for first, second in zip(paths, again):
+    for first, second in zip(paths, again, strict=True):
         assert first.read_bytes() == second.read_bytes(), first.name
 
 
@@ -103,7 +120,11 @@ def test_extracts_are_quarterly_and_end_on_as_at(decisions, requests):
 
 def test_extract_dates_always_end_on_as_at():
     assert synthetic.extract_dates(date(2022, 2, 1)) == [
-        date(2021, 7, 6), date(2021, 10, 6), date(2022, 1, 6), date(2022, 2, 1)]
+        date(2021, 7, 6),
+        date(2021, 10, 6),
+        date(2022, 1, 6),
+        date(2022, 2, 1),
+    ]
 
 
 def test_files_are_utf8_without_bom_with_unix_line_ends(sample):
@@ -176,8 +197,7 @@ def test_most_outcomes_are_14_15_16(newest):
 
 def test_take_up_of_a_few_per_cent(newest):
     decision_rows, request_rows = newest
-    requestable = {row["decision_id"] for row in decision_rows
-                   if row["outcome_code"] in ("9", "10", "15")}
+    requestable = {row["decision_id"] for row in decision_rows if row["outcome_code"] in ("9", "10", "15")}
     requested = {row["decision_id"] for row in request_rows}
     assert requested <= requestable
     assert 0.01 <= len(requested) / len(requestable) <= 0.10
@@ -199,14 +219,12 @@ def test_request_values_follow_the_contract(requests, decisions):
             decision = decision_by_id[row["decision_id"]]
             assert row["scheme"] == decision["decision_maker"]
             assert row["request_date"] <= extract_date.isoformat()
-            assert row["review_result"] in (
-                "", "decision_stands", "decision_overturned", "out_of_scope", "withdrawn")
+            assert row["review_result"] in ("", "decision_stands", "decision_overturned", "out_of_scope", "withdrawn")
             pending = row["review_completed_date"] == ""
             assert pending == (row["review_result"] == "") == (row["review_stage"] == "")
             if not pending:
                 assert row["review_completed_date"] <= extract_date.isoformat()
-                allowed = {"police": {"review", "local_resolution"},
-                           "cps": {"local_resolution", "independent_review"}}
+                allowed = {"police": {"review", "local_resolution"}, "cps": {"local_resolution", "independent_review"}}
                 assert row["review_stage"] in allowed[row["scheme"]]
             assert "upheld" not in ",".join(row.values()).lower()
 
@@ -221,8 +239,7 @@ def test_every_request_names_a_decision_in_the_same_and_later_extracts(decisions
 
 def test_request_dates_are_in_order(decisions, requests):
     for extract_date, rows in requests.items():
-        decision_dates = {row["decision_id"]: row["decision_date"]
-                          for row in decisions[extract_date]}
+        decision_dates = {row["decision_id"]: row["decision_date"] for row in decisions[extract_date]}
         for row in rows:
             assert row["request_date"] >= decision_dates[row["decision_id"]]
             if row["review_completed_date"]:
@@ -230,8 +247,10 @@ def test_request_dates_are_in_order(decisions, requests):
 
 
 def test_extracts_are_cumulative_snapshots(decisions, requests):
-    for kind, key, date_column in ((decisions, "decision_id", "decision_date"),
-                                   (requests, "request_id", "request_date")):
+    for kind, key, date_column in (
+        (decisions, "decision_id", "decision_date"),
+        (requests, "request_id", "request_date"),
+    ):
         previous: set[str] = set()
         for extract_date, rows in kind.items():
             keys = {row[key] for row in rows}
@@ -253,13 +272,15 @@ def test_records_are_corrected_between_extracts(decisions, requests):
     assert changed["decision_date"] > 0
     assert changed["victim_notified_date"] > 0
     assert changed["victim_age"] + changed["victim_ethnicity"] > 0
-    assert set(changed) <= {"decision_date", "victim_notified_date", "victim_age",
-                            "victim_ethnicity"}
+    assert set(changed) <= {"decision_date", "victim_notified_date", "victim_age", "victim_ethnicity"}
 
     newest_requests = {row["request_id"]: row for row in requests[AS_AT]}
-    completed_later = [row for rows in requests.values() for row in rows
-                       if not row["review_result"]
-                       and newest_requests[row["request_id"]]["review_result"]]
+    completed_later = [
+        row
+        for rows in requests.values()
+        for row in rows
+        if not row["review_result"] and newest_requests[row["request_id"]]["review_result"]
+    ]
     assert completed_later
 
 
@@ -269,8 +290,12 @@ def test_a_corrected_decision_date_moves_a_decision_to_another_quarter(decisions
         return day.year, (day.month - 1) // 3
 
     newest_dates = {row["decision_id"]: row["decision_date"] for row in decisions[AS_AT]}
-    moved = {row["decision_id"] for rows in decisions.values() for row in rows
-             if quarter(row["decision_date"]) != quarter(newest_dates[row["decision_id"]])}
+    moved = {
+        row["decision_id"]
+        for rows in decisions.values()
+        for row in rows
+        if quarter(row["decision_date"]) != quarter(newest_dates[row["decision_id"]])
+    }
     assert moved
 
 

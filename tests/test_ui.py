@@ -27,7 +27,8 @@ def free_port() -> int:
 
 def graphql(port: int, query: str) -> dict:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
         headers={"content-type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -39,8 +40,19 @@ def test_webserver_shows_the_code_location(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).parent / "dagster-webserver"),
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 180
@@ -58,13 +70,30 @@ def test_webserver_shows_the_code_location(tmp_path):
         server.terminate()
         server.wait(timeout=30)
     nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
-    for key in ("raw_decisions", "raw_vrr_requests", "marts/vrr_uptake", "marts/fct_vrr_decisions",
-                "marts/characteristics_completeness", "marts/vrr_requests_by_period", "published_warehouse",
-                "quarterly_export"):
+    for key in (
+        "raw_decisions",
+        "raw_vrr_requests",
+        "marts/vrr_uptake",
+        "marts/fct_vrr_decisions",
+        "marts/characteristics_completeness",
+        "marts/vrr_requests_by_period",
+        "published_warehouse",
+        "quarterly_export",
+    ):
         assert nodes[key]["description"], key
     assert nodes["raw_decisions"]["hasAssetChecks"] and nodes["marts/vrr_uptake"]["hasAssetChecks"]
-    assert nodes["quarterly_export"]["partitionDefinition"]["description"].startswith("0 0 1 */3 *, starting 2013-04 Europe/London")
-    assert {n["groupName"] for n in nodes.values()} == {"ingest", "reference", "staging", "intermediate", "marts", "publish"}
+    assert nodes["quarterly_export"]["partitionDefinition"]["description"].startswith(
+        "0 0 1 */3 *, starting 2013-04 Europe/London"
+    )
+    assert {n["groupName"] for n in nodes.values()} == {
+        "ingest",
+        "reference",
+        "staging",
+        "intermediate",
+        "marts",
+        "publish",
+    }
     schedules = data["schedulesOrError"]["results"]
-    assert [(s["name"], s["cronSchedule"], s["executionTimezone"], s["scheduleState"]["status"]) for s in schedules] == [
-        ("quarterly_schedule", "0 6 1 1,4,7,10 *", "Europe/London", "RUNNING")]
+    assert [
+        (s["name"], s["cronSchedule"], s["executionTimezone"], s["scheduleState"]["status"]) for s in schedules
+    ] == [("quarterly_schedule", "0 6 1 1,4,7,10 *", "Europe/London", "RUNNING")]

@@ -37,35 +37,69 @@ Z = 1.959963984540054
 AS_AT = date(2025, 1, 1)
 DIMENSIONS = ("all", "scheme", "age_band", "sex", "ethnicity_group", "disability", "offence_group")
 COUNT_COLUMNS = (
-    "eligible_decisions", "decisions_with_request", "requests", "reviews_completed", "reviews_overturned",
+    "eligible_decisions",
+    "decisions_with_request",
+    "requests",
+    "reviews_completed",
+    "reviews_overturned",
 )
 
-Q_2013_Q1 = date(2013, 4, 1)   # 2013/14 Q1
-Q_2015_Q1 = date(2015, 4, 1)   # 2015/16 Q1
-Q_2023_Q4 = date(2024, 1, 1)   # 2023/24 Q4
-Q_2024_Q1 = date(2024, 4, 1)   # 2024/25 Q1
-Q_2024_Q2 = date(2024, 7, 1)   # 2024/25 Q2
+Q_2013_Q1 = date(2013, 4, 1)  # 2013/14 Q1
+Q_2015_Q1 = date(2015, 4, 1)  # 2015/16 Q1
+Q_2023_Q4 = date(2024, 1, 1)  # 2023/24 Q4
+Q_2024_Q1 = date(2024, 4, 1)  # 2024/25 Q1
+Q_2024_Q2 = date(2024, 7, 1)  # 2024/25 Q2
 Q_2024_Q3 = date(2024, 10, 1)  # 2024/25 Q3
-Q_2024_Q4 = date(2025, 1, 1)   # 2024/25 Q4
+Q_2024_Q4 = date(2025, 1, 1)  # 2024/25 Q4
 
 
 # --------------------------------------------------------------------------- the landing folder
 
-def d(decision_id, decision_date, force, *, outcome="15", maker="police", interviewed="Y", age="", sex="",
-      ethnicity="", disability="", offence="19C", notified="") -> dict:
+
+def d(
+    decision_id,
+    decision_date,
+    force,
+    *,
+    outcome="15",
+    maker="police",
+    interviewed="Y",
+    age="",
+    sex="",
+    ethnicity="",
+    disability="",
+    offence="19C",
+    notified="",
+) -> dict:
     return {
-        "decision_id": decision_id, "crime_reference": f"CR-{decision_id}", "force_code": force,
-        "offence_code": offence, "decision_date": decision_date, "outcome_code": outcome,
-        "decision_maker": maker, "suspect_interviewed": interviewed, "victim_notified_date": notified,
-        "victim_id": f"V-{decision_id}", "victim_age": age, "victim_sex": sex, "victim_ethnicity": ethnicity,
-        "victim_disability": disability, "withdrawal_stage": "", "withdrawal_reason": "",
+        "decision_id": decision_id,
+        "crime_reference": f"CR-{decision_id}",
+        "force_code": force,
+        "offence_code": offence,
+        "decision_date": decision_date,
+        "outcome_code": outcome,
+        "decision_maker": maker,
+        "suspect_interviewed": interviewed,
+        "victim_notified_date": notified,
+        "victim_id": f"V-{decision_id}",
+        "victim_age": age,
+        "victim_sex": sex,
+        "victim_ethnicity": ethnicity,
+        "victim_disability": disability,
+        "withdrawal_stage": "",
+        "withdrawal_reason": "",
     }
 
 
 def r(request_id, decision_id, request_date, result="", scheme="police", completed="") -> dict:
     return {
-        "request_id": request_id, "decision_id": decision_id, "request_date": request_date, "scheme": scheme,
-        "review_stage": "review", "review_completed_date": completed, "review_result": result,
+        "request_id": request_id,
+        "decision_id": decision_id,
+        "request_date": request_date,
+        "scheme": scheme,
+        "review_stage": "review",
+        "review_completed_date": completed,
+        "review_result": result,
     }
 
 
@@ -79,14 +113,14 @@ AGES = {  # decision id -> (victim_age as given, expected age band)
     "AB18": ("18", "18-24"),
     "AB24": ("24", "18-24"),
     "AB25": ("25", "25-34"),
-    "AB30": (" 30 ", "25-34"),     # trimmed first
+    "AB30": (" 30 ", "25-34"),  # trimmed first
     "AB64": ("64", "55-64"),
     "AB65": ("65", "65 and over"),
     "AB120": ("120", "65 and over"),
-    "AB121": ("121", "Unknown"),   # outside 0-120
-    "ABabc": ("abc", "Unknown"),   # not a number
-    "ABblank": ("", "Unknown"),    # blank
-    "ABneg": ("-1", "Unknown"),    # not a whole number of years
+    "AB121": ("121", "Unknown"),  # outside 0-120
+    "ABabc": ("abc", "Unknown"),  # not a number
+    "ABblank": ("", "Unknown"),  # blank
+    "ABneg": ("-1", "Unknown"),  # not a whole number of years
 }
 
 OLD_DECISIONS = [
@@ -108,18 +142,18 @@ OLD_DECISIONS = [
     # CR: 30 Jun here; corrected to 1 Jul in decisions_2025-01-01.csv.
     d("CR1", "2024-06-30", "CR"),
     # SS: scheme start dates.
-    d("SS1", "2015-03-31", "SS", outcome="15", maker="police", interviewed="Y"),   # day before police start
-    d("SS2", "2015-04-01", "SS", outcome="15", maker="police", interviewed="Y"),   # police start day
-    d("SS3", "2013-06-04", "SS", outcome="9", maker="cps", interviewed=""),        # day before CPS start
-    d("SS4", "2013-06-05", "SS", outcome="9", maker="cps", interviewed=""),        # CPS start day
+    d("SS1", "2015-03-31", "SS", outcome="15", maker="police", interviewed="Y"),  # day before police start
+    d("SS2", "2015-04-01", "SS", outcome="15", maker="police", interviewed="Y"),  # police start day
+    d("SS3", "2013-06-04", "SS", outcome="9", maker="cps", interviewed=""),  # day before CPS start
+    d("SS4", "2013-06-05", "SS", outcome="9", maker="cps", interviewed=""),  # CPS start day
     # SI: suspect interviewed; outcome 16.
-    d("SI1", "2024-05-20", "SI", outcome="15", maker="police", interviewed="N"),   # not eligible
-    d("SI2", "2024-05-20", "SI", outcome="15", maker="police", interviewed=""),    # not eligible
-    d("SI3", "2024-05-20", "SI", outcome="15", maker="cps", interviewed="N"),      # eligible, CPS needs none
-    d("SI4", "2024-05-20", "SI", outcome="15", maker="police", interviewed="Y"),   # eligible
-    d("SI5", "2024-05-20", "SI", outcome="10", maker="police", interviewed="y"),   # eligible (case-insensitive)
-    d("SI6", "2024-05-20", "SI", outcome="16", maker="police", interviewed="Y"),   # never eligible
-    d("SI7", "2024-05-20", "SI", outcome="16", maker="cps", interviewed="Y"),      # never eligible
+    d("SI1", "2024-05-20", "SI", outcome="15", maker="police", interviewed="N"),  # not eligible
+    d("SI2", "2024-05-20", "SI", outcome="15", maker="police", interviewed=""),  # not eligible
+    d("SI3", "2024-05-20", "SI", outcome="15", maker="cps", interviewed="N"),  # eligible, CPS needs none
+    d("SI4", "2024-05-20", "SI", outcome="15", maker="police", interviewed="Y"),  # eligible
+    d("SI5", "2024-05-20", "SI", outcome="10", maker="police", interviewed="y"),  # eligible (case-insensitive)
+    d("SI6", "2024-05-20", "SI", outcome="16", maker="police", interviewed="Y"),  # never eligible
+    d("SI7", "2024-05-20", "SI", outcome="16", maker="cps", interviewed="Y"),  # never eligible
     # RR: one request per result; RR6 has none.
     *[d(f"RR{i}", "2024-06-03", "RR") for i in range(1, 7)],
     # RN: no completed review at all.
@@ -136,56 +170,96 @@ OLD_DECISIONS = [
     d("CO02", "2024-05-05", "CO", sex="M", ethnicity="W2", disability="N", offence="19F"),
     d("CO03", "2024-05-05", "CO", sex="X", ethnicity="M1", disability="U", offence="19D"),
     d("CO04", "2024-05-05", "CO", sex="U", ethnicity="A4", disability="", offence="19E"),
-    d("CO05", "2024-05-05", "CO", outcome="9", maker="cps", interviewed="", sex="", ethnicity="O1",
-      disability="y", offence="19c"),
-    d("CO06", "2024-05-05", "CO", outcome="15", maker="cps", interviewed="N", sex="Z", ethnicity="B2",
-      disability="Q", offence="19G"),
+    d(
+        "CO05",
+        "2024-05-05",
+        "CO",
+        outcome="9",
+        maker="cps",
+        interviewed="",
+        sex="",
+        ethnicity="O1",
+        disability="y",
+        offence="19c",
+    ),
+    d(
+        "CO06",
+        "2024-05-05",
+        "CO",
+        outcome="15",
+        maker="cps",
+        interviewed="N",
+        sex="Z",
+        ethnicity="B2",
+        disability="Q",
+        offence="19G",
+    ),
     d("CO07", "2024-05-05", "CO", sex="F", ethnicity="O9", disability="N", offence="19H"),
     d("CO08", "2024-05-05", "CO", sex="F", ethnicity="NS", disability="Y", offence="8L"),
     d("CO09", "2024-05-05", "CO", sex="M", ethnicity="", disability="N", offence=""),
     d("CO10", "2024-05-05", "CO", sex="M", ethnicity="ZZ", disability="U", offence="19C"),
     d("CO11", "2024-05-05", "CO", outcome="16", sex="F", ethnicity="W1", disability="Y"),  # not eligible
     # TC: codes padded and in lower case; the force code too.
-    d("TC1", "2024-05-02", " tc ", outcome=" 15 ", maker="Police ", interviewed=" y ", sex=" f",
-      ethnicity=" o1 ", disability=" n ", offence=" 19f "),
-    d("TC2", "2024-05-02", "Tc", outcome="9 ", maker=" CPS", interviewed="", sex="m ", ethnicity="b1",
-      disability="Y ", offence="19h"),
+    d(
+        "TC1",
+        "2024-05-02",
+        " tc ",
+        outcome=" 15 ",
+        maker="Police ",
+        interviewed=" y ",
+        sex=" f",
+        ethnicity=" o1 ",
+        disability=" n ",
+        offence=" 19f ",
+    ),
+    d(
+        "TC2",
+        "2024-05-02",
+        "Tc",
+        outcome="9 ",
+        maker=" CPS",
+        interviewed="",
+        sex="m ",
+        ethnicity="b1",
+        disability="Y ",
+        offence="19h",
+    ),
 ]
 
 NEW_DECISIONS = [
-    d("QE1", "2024-03-31", "QE"),                 # unchanged repeat (extracts overlap)
+    d("QE1", "2024-03-31", "QE"),  # unchanged repeat (extracts overlap)
     d("QE2", "2024-04-01", "QE"),
-    d("CR1", "2024-07-01", "CR"),                 # the correction: Apr-Jun -> Jul-Sep
-    d("PV1", "2024-10-15", "PV"),                 # 2024/25 Q3
-    d("PV2", "2025-01-01", "PV"),                 # 2024/25 Q4, decided on the as-at day
-    d("DY1", "2024-11-05", "DY", disability="Yes"),   # normalised to Y: Yes
-    d("DY2", "2024-11-05", "DY", disability="no"),    # normalised to N: No
+    d("CR1", "2024-07-01", "CR"),  # the correction: Apr-Jun -> Jul-Sep
+    d("PV1", "2024-10-15", "PV"),  # 2024/25 Q3
+    d("PV2", "2025-01-01", "PV"),  # 2024/25 Q4, decided on the as-at day
+    d("DY1", "2024-11-05", "DY", disability="Yes"),  # normalised to Y: Yes
+    d("DY2", "2024-11-05", "DY", disability="no"),  # normalised to N: No
 ]
 
 OLD_REQUESTS = [
-    r("RQ-QE1", "QE1", "2024-04-02", "decision_stands"),   # next quarter: counts in the decision's quarter
-    r("RQ-LP1", "LP1", "2024-02-29"),                      # same day as the decision: counts
+    r("RQ-QE1", "QE1", "2024-04-02", "decision_stands"),  # next quarter: counts in the decision's quarter
+    r("RQ-LP1", "LP1", "2024-02-29"),  # same day as the decision: counts
     r("RQ-LP2", "LP2", "2024-03-01"),
     r("RQ-AB13", "AB13", "2024-05-12"),
     r("RQ-MR1a", "MR1", "2024-05-03", "decision_stands", completed="2024-06-01"),
-    r("RQ-MR1b", "MR1", "2024-05-09"),                     # pending
-    r("RQ-RB1", "RB1", "2024-05-14"),                      # before its decision: quarantined, counts nowhere
-    r("RQ-UD", "UD-404", "2024-05-16"),                    # unknown decision: quarantined, counts nowhere
-    r("RQ-CR2", "CR1", "2024-06-30"),                      # before CR1's corrected date (1 Jul): counts nowhere
-    r("RQ-SI1", "SI1", "2024-05-21"),                      # on an ineligible decision
+    r("RQ-MR1b", "MR1", "2024-05-09"),  # pending
+    r("RQ-RB1", "RB1", "2024-05-14"),  # before its decision: quarantined, counts nowhere
+    r("RQ-UD", "UD-404", "2024-05-16"),  # unknown decision: quarantined, counts nowhere
+    r("RQ-CR2", "CR1", "2024-06-30"),  # before CR1's corrected date (1 Jul): counts nowhere
+    r("RQ-SI1", "SI1", "2024-05-21"),  # on an ineligible decision
     r("RQ-SI3", "SI3", "2024-05-21", scheme="cps"),
     r("RQ-RR1", "RR1", "2024-06-04", "decision_stands", completed="2024-07-01"),
-    r("RQ-RR2", "RR2", "2024-06-04"),                      # pending here, overturned in the newer extract
+    r("RQ-RR2", "RR2", "2024-06-04"),  # pending here, overturned in the newer extract
     r("RQ-RR3", "RR3", "2024-06-04", "out_of_scope"),
     r("RQ-RR4", "RR4", "2024-06-04", "withdrawn"),
-    r("RQ-RR5", "RR5", "2024-06-04"),                      # pending
+    r("RQ-RR5", "RR5", "2024-06-04"),  # pending
     r("RQ-RN1", "RN1", "2024-06-05", "withdrawn"),
-    r("RQ-MD1", "MD1", "2024-05-04"),                      # 3 days after notification
-    r("RQ-MD2b", "MD2", "2024-05-30"),                     # MD2's second request (first is 11 May)
-    r("RQ-MD2a", "MD2", "2024-05-11"),                     # 10 days
-    r("RQ-MD3", "MD3", "2024-05-21"),                      # 20 days
-    r("RQ-MD4", "MD4", "2024-06-30"),                      # 30 (May 1-31) + 30 (June) = 60 days
-    r("RQ-MD5", "MD5", "2024-05-02"),                      # no notification date: not in the median
+    r("RQ-MD1", "MD1", "2024-05-04"),  # 3 days after notification
+    r("RQ-MD2b", "MD2", "2024-05-30"),  # MD2's second request (first is 11 May)
+    r("RQ-MD2a", "MD2", "2024-05-11"),  # 10 days
+    r("RQ-MD3", "MD3", "2024-05-21"),  # 20 days
+    r("RQ-MD4", "MD4", "2024-06-30"),  # 30 (May 1-31) + 30 (June) = 60 days
+    r("RQ-MD5", "MD5", "2024-05-02"),  # no notification date: not in the median
     r("RQ-WI1", "WI1", "2024-04-20"),
     r("RQ-CO01", "CO01", "2024-05-06"),
     r("RQ-CO03", "CO03", "2024-05-06"),
@@ -249,6 +323,7 @@ def counts(row) -> tuple:
 
 # --------------------------------------------------------------------------- quarters and labels
 
+
 def test_quarter_edges_31_march_and_1_april(uptake, fct):
     # QE1 2024-03-31 -> quarter starting 2024-01-01 = FY 2023/24 Q4; QE2 2024-04-01 -> 2024/25 Q1.
     assert (fct["QE1"]["period_start"], fct["QE1"]["period_label"]) == (Q_2023_Q4, "2023/24 Q4")
@@ -261,8 +336,8 @@ def test_quarter_edges_31_march_and_1_april(uptake, fct):
     assert counts(q4) == (1, 1, 1, 1, 0)
     assert counts(q1) == (1, 0, 0, 0, 0)
     assert q4["uptake_rate"] == 1.0 and q1["uptake_rate"] == 0.0
-    assert q4["overturn_rate"] == 0.0           # 0 overturned / 1 completed
-    assert q1["overturn_rate"] is None          # none completed
+    assert q4["overturn_rate"] == 0.0  # 0 overturned / 1 completed
+    assert q1["overturn_rate"] is None  # none completed
     # QE has rows only in these two quarters (the repeat in the newer extract adds nothing).
     assert {k[0] for k in force_rows(uptake, "QE")} == {Q_2023_Q4, Q_2024_Q1}
 
@@ -276,7 +351,7 @@ def test_leap_day(uptake, fct):
     assert (fct["LP2"]["first_request_date"], fct["LP2"]["days_notification_to_request"]) == (date(2024, 3, 1), 2)
     row = uptake[(Q_2023_Q4, "LP", "all", "All")]
     assert counts(row) == (2, 2, 2, 0, 0)
-    assert row["median_days_to_request"] == 1.0   # (0 + 2) / 2
+    assert row["median_days_to_request"] == 1.0  # (0 + 2) / 2
 
 
 @pytest.mark.parametrize(
@@ -284,11 +359,11 @@ def test_leap_day(uptake, fct):
     [
         (Q_2013_Q1, "2013/14 Q1"),
         (Q_2015_Q1, "2015/16 Q1"),
-        (Q_2023_Q4, "2023/24 Q4"),   # Jan-Mar 2024 belongs to FY 2023/24
+        (Q_2023_Q4, "2023/24 Q4"),  # Jan-Mar 2024 belongs to FY 2023/24
         (Q_2024_Q1, "2024/25 Q1"),
         (Q_2024_Q2, "2024/25 Q2"),
         (Q_2024_Q3, "2024/25 Q3"),
-        (Q_2024_Q4, "2024/25 Q4"),   # Jan-Mar 2025 belongs to FY 2024/25
+        (Q_2024_Q4, "2024/25 Q4"),  # Jan-Mar 2025 belongs to FY 2024/25
     ],
 )
 def test_period_labels(uptake, period, label):
@@ -305,29 +380,33 @@ def test_periods_with_eligible_decisions_only(uptake, fct):
 
 # --------------------------------------------------------------------------- age bands
 
+
 def test_age_band_edges(uptake, fct):
     assert {k: fct[k]["age_band"] for k in AGES} == {k: band for k, (_, band) in AGES.items()}
     rows_ = force_rows(uptake, "AB", Q_2024_Q1)
-    by_band = {k[2]: (v["eligible_decisions"], v["decisions_with_request"]) for k, v in rows_.items() if k[1] == "age_band"}
+    by_band = {
+        k[2]: (v["eligible_decisions"], v["decisions_with_request"]) for k, v in rows_.items() if k[1] == "age_band"
+    }
     assert by_band == {
-        "Under 13": (2, 0),      # 0, 12
-        "13-15": (2, 1),         # 13 (has a request), 15
-        "16-17": (2, 0),         # 16, 17
-        "18-24": (2, 0),         # 18, 24
-        "25-34": (2, 0),         # 25, " 30 "
-        "55-64": (1, 0),         # 64
-        "65 and over": (2, 0),   # 65, 120
-        "Unknown": (4, 0),       # 121, abc, blank, -1
+        "Under 13": (2, 0),  # 0, 12
+        "13-15": (2, 1),  # 13 (has a request), 15
+        "16-17": (2, 0),  # 16, 17
+        "18-24": (2, 0),  # 18, 24
+        "25-34": (2, 0),  # 25, " 30 "
+        "55-64": (1, 0),  # 64
+        "65 and over": (2, 0),  # 65, 120
+        "Unknown": (4, 0),  # 121, abc, blank, -1
     }
     assert rows_[(Q_2024_Q1, "age_band", "13-15")]["uptake_rate"] == 0.5
-    assert counts(rows_[(Q_2024_Q1, "all", "All")]) == (17, 1, 1, 0, 0)   # 2+2+2+2+2+1+2+4 = 17
+    assert counts(rows_[(Q_2024_Q1, "all", "All")]) == (17, 1, 1, 0, 0)  # 2+2+2+2+2+1+2+4 = 17
 
 
 # --------------------------------------------------------------------------- requests
 
+
 def test_several_requests_for_one_decision(uptake, fct):
     assert (fct["MR1"]["requests"], fct["MR1"]["has_request"]) == (2, True)
-    assert fct["MR1"]["first_request_date"] == date(2024, 5, 3)       # min(3 May, 9 May)
+    assert fct["MR1"]["first_request_date"] == date(2024, 5, 3)  # min(3 May, 9 May)
     assert (fct["MR2"]["requests"], fct["MR2"]["has_request"]) == (0, False)
     row = uptake[(Q_2024_Q1, "MR", "all", "All")]
     # 2 eligible, 1 with a request (MR1 counted once), 2 requests, 1 completed (decision_stands), 0 overturned.
@@ -362,10 +441,18 @@ def test_correction_moves_decision_to_next_quarter(run, uptake, fct):
     # decisions_2024-07-15 says 2024-06-30 (Apr-Jun); decisions_2025-01-01 says 2024-07-01 (Jul-Sep): newest wins.
     assert fct["CR1"]["decision_date"] == date(2024, 7, 1)
     assert (fct["CR1"]["period_start"], fct["CR1"]["period_label"]) == (Q_2024_Q2, "2024/25 Q2")
-    assert set(force_rows(uptake, "CR")) == {(Q_2024_Q2, dim, val) for dim, val in [
-        ("all", "All"), ("scheme", "Police"), ("age_band", "Unknown"), ("sex", "Unknown"),
-        ("ethnicity_group", "Not stated"), ("disability", "Unknown"), ("offence_group", "Adult rape"),
-    ]}
+    assert set(force_rows(uptake, "CR")) == {
+        (Q_2024_Q2, dim, val)
+        for dim, val in [
+            ("all", "All"),
+            ("scheme", "Police"),
+            ("age_band", "Unknown"),
+            ("sex", "Unknown"),
+            ("ethnicity_group", "Not stated"),
+            ("disability", "Unknown"),
+            ("offence_group", "Adult rape"),
+        ]
+    }
     # RQ-CR1 (2 Jul, decision_stands) counts; RQ-CR2 (30 Jun) is before the corrected date and counts nowhere.
     assert counts(uptake[(Q_2024_Q2, "CR", "all", "All")]) == (1, 1, 1, 1, 0)
     assert (fct["CR1"]["requests"], fct["CR1"]["first_request_date"]) == (1, date(2024, 7, 2))
@@ -375,11 +462,12 @@ def test_correction_moves_decision_to_next_quarter(run, uptake, fct):
 
 # --------------------------------------------------------------------------- eligibility
 
+
 def test_scheme_start_dates(uptake, fct):
-    assert (fct["SS1"]["is_vrr_eligible"], fct["SS1"]["scheme"]) == (False, None)     # police, 2015-03-31
+    assert (fct["SS1"]["is_vrr_eligible"], fct["SS1"]["scheme"]) == (False, None)  # police, 2015-03-31
     assert (fct["SS2"]["is_vrr_eligible"], fct["SS2"]["scheme"]) == (True, "Police")  # police, 2015-04-01
-    assert (fct["SS3"]["is_vrr_eligible"], fct["SS3"]["scheme"]) == (False, None)     # cps 9, 2013-06-04
-    assert (fct["SS4"]["is_vrr_eligible"], fct["SS4"]["scheme"]) == (True, "CPS")     # cps 9, 2013-06-05
+    assert (fct["SS3"]["is_vrr_eligible"], fct["SS3"]["scheme"]) == (False, None)  # cps 9, 2013-06-04
+    assert (fct["SS4"]["is_vrr_eligible"], fct["SS4"]["scheme"]) == (True, "CPS")  # cps 9, 2013-06-05
     ss = force_rows(uptake, "SS")
     assert ss[(Q_2013_Q1, "all", "All")]["eligible_decisions"] == 1
     assert ss[(Q_2013_Q1, "scheme", "CPS")]["eligible_decisions"] == 1
@@ -389,25 +477,28 @@ def test_scheme_start_dates(uptake, fct):
 
 
 def test_suspect_interviewed_and_outcome_16(uptake, fct):
-    eligible = {k: (fct[k]["is_vrr_eligible"], fct[k]["scheme"]) for k in ("SI1", "SI2", "SI3", "SI4", "SI5", "SI6", "SI7")}
+    eligible = {
+        k: (fct[k]["is_vrr_eligible"], fct[k]["scheme"]) for k in ("SI1", "SI2", "SI3", "SI4", "SI5", "SI6", "SI7")
+    }
     assert eligible == {
-        "SI1": (False, None),      # police 15, not interviewed
-        "SI2": (False, None),      # police 15, interview blank
-        "SI3": (True, "CPS"),      # cps 15 needs no interview
+        "SI1": (False, None),  # police 15, not interviewed
+        "SI2": (False, None),  # police 15, interview blank
+        "SI3": (True, "CPS"),  # cps 15 needs no interview
         "SI4": (True, "Police"),
-        "SI5": (True, "Police"),   # police 10, 'y'
-        "SI6": (False, None),      # outcome 16: never
+        "SI5": (True, "Police"),  # police 10, 'y'
+        "SI6": (False, None),  # outcome 16: never
         "SI7": (False, None),
     }
     # A request on an ineligible decision is on the decision's row but in no uptake figure.
     assert (fct["SI1"]["requests"], fct["SI1"]["has_request"]) == (1, True)
     si = force_rows(uptake, "SI", Q_2024_Q1)
-    assert counts(si[(Q_2024_Q1, "all", "All")]) == (3, 1, 1, 0, 0)   # SI3, SI4, SI5; SI3's request
+    assert counts(si[(Q_2024_Q1, "all", "All")]) == (3, 1, 1, 0, 0)  # SI3, SI4, SI5; SI3's request
     assert counts(si[(Q_2024_Q1, "scheme", "Police")]) == (2, 0, 0, 0, 0)
     assert counts(si[(Q_2024_Q1, "scheme", "CPS")]) == (1, 1, 1, 0, 0)
 
 
 # --------------------------------------------------------------------------- reviews, medians, intervals
+
 
 def test_review_results(uptake, fct):
     row = uptake[(Q_2024_Q1, "RR", "all", "All")]
@@ -415,17 +506,17 @@ def test_review_results(uptake, fct):
     # the newer extract's correction) = 2; out_of_scope, withdrawn and pending are not completed.
     assert counts(row) == (6, 5, 5, 2, 1)
     assert close(row["uptake_rate"], 5 / 6)
-    assert row["overturn_rate"] == 0.5                       # 1 / 2
+    assert row["overturn_rate"] == 0.5  # 1 / 2
     assert [fct[f"RR{i}"]["any_decision_overturned"] for i in range(1, 7)] == [False, True, False, False, False, False]
     rn = uptake[(Q_2024_Q1, "RN", "all", "All")]
-    assert counts(rn) == (2, 1, 1, 0, 0)                      # RN1's request was withdrawn
-    assert rn["overturn_rate"] is None                        # no review completed
+    assert counts(rn) == (2, 1, 1, 0, 0)  # RN1's request was withdrawn
+    assert rn["overturn_rate"] is None  # no review completed
 
 
 def test_median_days_even_count(uptake, fct):
     days = {k: fct[k]["days_notification_to_request"] for k in ("MD1", "MD2", "MD3", "MD4", "MD5", "MD6")}
     assert days == {"MD1": 3, "MD2": 10, "MD3": 20, "MD4": 60, "MD5": None, "MD6": None}
-    assert fct["MD2"]["first_request_date"] == date(2024, 5, 11)    # the earlier of its two requests
+    assert fct["MD2"]["first_request_date"] == date(2024, 5, 11)  # the earlier of its two requests
     assert fct["MD2"]["requests"] == 2
     row = uptake[(Q_2024_Q1, "MD", "all", "All")]
     assert counts(row) == (6, 5, 6, 0, 0)
@@ -468,6 +559,7 @@ def test_interval_is_one_when_every_decision_has_a_request(uptake):
 
 # --------------------------------------------------------------------------- provisional figures
 
+
 def test_is_provisional(uptake):
     # as_at = newest extract date of either kind = 2025-01-01 (decisions and requests both dated so).
     assert {row["as_at_date"] for row in uptake.values()} == {AS_AT}
@@ -476,10 +568,10 @@ def test_is_provisional(uptake):
         Q_2013_Q1: False,
         Q_2015_Q1: False,
         Q_2023_Q4: False,
-        Q_2024_Q1: False,   # 2024-04-01 + 6 months = 2024-10-01 <= as_at
-        Q_2024_Q2: False,   # 2024-07-01 + 6 months = 2025-01-01 = as_at: not "<", so final
-        Q_2024_Q3: True,    # 2024-10-01 + 6 months = 2025-04-01 > as_at
-        Q_2024_Q4: True,    # 2025-01-01 + 6 months = 2025-07-01 > as_at
+        Q_2024_Q1: False,  # 2024-04-01 + 6 months = 2024-10-01 <= as_at
+        Q_2024_Q2: False,  # 2024-07-01 + 6 months = 2025-01-01 = as_at: not "<", so final
+        Q_2024_Q3: True,  # 2024-10-01 + 6 months = 2025-04-01 > as_at
+        Q_2024_Q4: True,  # 2025-01-01 + 6 months = 2025-07-01 > as_at
     }
     assert counts(uptake[(Q_2024_Q3, "PV", "all", "All")]) == (1, 1, 1, 0, 0)
     assert counts(uptake[(Q_2024_Q4, "PV", "all", "All")]) == (1, 0, 0, 0, 0)
@@ -487,30 +579,31 @@ def test_is_provisional(uptake):
 
 # --------------------------------------------------------------------------- cohorts and codes
 
+
 def test_cohort_values(uptake, fct):
     co = force_rows(uptake, "CO", Q_2024_Q1)
     got = {(k[1], k[2]): (v["eligible_decisions"], v["decisions_with_request"]) for k, v in co.items()}
     # Ten eligible decisions (CO11, outcome 16, is not); requests on CO01, CO03, CO06.
     assert got == {
         ("all", "All"): (10, 3),
-        ("scheme", "Police"): (8, 2),          # CO01-04, 07-10; requests CO01, CO03
-        ("scheme", "CPS"): (2, 1),             # CO05 (9), CO06 (15, not interviewed); request CO06
-        ("age_band", "Unknown"): (10, 3),      # no ages given
-        ("sex", "Female"): (3, 1),             # CO01, 07, 08
-        ("sex", "Male"): (3, 0),               # CO02, 09, 10
-        ("sex", "Other"): (1, 1),              # CO03 X
-        ("sex", "Unknown"): (3, 1),            # CO04 U, CO05 blank, CO06 Z
+        ("scheme", "Police"): (8, 2),  # CO01-04, 07-10; requests CO01, CO03
+        ("scheme", "CPS"): (2, 1),  # CO05 (9), CO06 (15, not interviewed); request CO06
+        ("age_band", "Unknown"): (10, 3),  # no ages given
+        ("sex", "Female"): (3, 1),  # CO01, 07, 08
+        ("sex", "Male"): (3, 0),  # CO02, 09, 10
+        ("sex", "Other"): (1, 1),  # CO03 X
+        ("sex", "Unknown"): (3, 1),  # CO04 U, CO05 blank, CO06 Z
         ("ethnicity_group", "White"): (2, 1),  # W1, W2
         ("ethnicity_group", "Mixed"): (1, 1),  # M1
         ("ethnicity_group", "Asian"): (2, 0),  # A4, O1 (old code for Chinese)
         ("ethnicity_group", "Black"): (1, 1),  # B2
         ("ethnicity_group", "Other"): (1, 0),  # O9
-        ("ethnicity_group", "Not stated"): (3, 0),   # NS, blank, ZZ
-        ("disability", "Yes"): (3, 1),         # CO01 Y, CO05 y, CO08 Y
-        ("disability", "No"): (3, 0),          # CO02, 07, 09
-        ("disability", "Unknown"): (4, 2),     # CO03 U, CO04 blank, CO06 Q, CO10 U
-        ("offence_group", "Adult rape"): (4, 1),     # 19C, 19F, 19c, 19C
-        ("offence_group", "Child rape"): (4, 2),     # 19D, 19E, 19G, 19H
+        ("ethnicity_group", "Not stated"): (3, 0),  # NS, blank, ZZ
+        ("disability", "Yes"): (3, 1),  # CO01 Y, CO05 y, CO08 Y
+        ("disability", "No"): (3, 0),  # CO02, 07, 09
+        ("disability", "Unknown"): (4, 2),  # CO03 U, CO04 blank, CO06 Q, CO10 U
+        ("offence_group", "Adult rape"): (4, 1),  # 19C, 19F, 19c, 19C
+        ("offence_group", "Child rape"): (4, 2),  # 19D, 19E, 19G, 19H
         ("offence_group", "Other offences"): (2, 0),  # 8L, blank
     }
     # Every dimension adds up to the whole.
@@ -525,14 +618,22 @@ def test_codes_trimmed_and_case_insensitive(uptake, fct):
     assert (tc1["force_code"], tc1["outcome_code"], tc1["decision_maker"]) == ("TC", "15", "police")
     assert (tc1["is_vrr_eligible"], tc1["scheme"]) == (True, "Police")
     assert (tc1["sex"], tc1["ethnicity_group"], tc1["disability"], tc1["offence_group"]) == (
-        "Female", "Asian", "No", "Adult rape")
+        "Female",
+        "Asian",
+        "No",
+        "Adult rape",
+    )
     # RQ-TC1: scheme 'Police ', result ' Decision_Overturned ' -> an overturned, completed review.
     assert (tc1["requests"], tc1["has_request"], tc1["any_decision_overturned"]) == (1, True, True)
     assert tc1["first_request_date"] == date(2024, 5, 3)
     assert (tc2["force_code"], tc2["outcome_code"], tc2["decision_maker"]) == ("TC", "9", "cps")
     assert (tc2["is_vrr_eligible"], tc2["scheme"]) == (True, "CPS")
     assert (tc2["sex"], tc2["ethnicity_group"], tc2["disability"], tc2["offence_group"]) == (
-        "Male", "Black", "Yes", "Child rape")
+        "Male",
+        "Black",
+        "Yes",
+        "Child rape",
+    )
     # ' tc ' and 'Tc' are one force.
     tc = uptake[(Q_2024_Q1, "TC", "all", "All")]
     assert counts(tc) == (2, 1, 1, 1, 1)
@@ -551,8 +652,16 @@ def test_disability_yes_no_words_are_normalised(uptake, fct):
 def test_fct_fields_of_some_decisions(fct):
     def pick(decision_id):
         row = fct[decision_id]
-        return (row["is_vrr_eligible"], row["scheme"], row["age_band"], row["requests"], row["has_request"],
-                row["first_request_date"], row["days_notification_to_request"], row["any_decision_overturned"])
+        return (
+            row["is_vrr_eligible"],
+            row["scheme"],
+            row["age_band"],
+            row["requests"],
+            row["has_request"],
+            row["first_request_date"],
+            row["days_notification_to_request"],
+            row["any_decision_overturned"],
+        )
 
     assert pick("QE1") == (True, "Police", "Unknown", 1, True, date(2024, 4, 2), None, False)
     assert pick("LP1") == (True, "Police", "Unknown", 1, True, date(2024, 2, 29), 0, False)
@@ -574,15 +683,34 @@ def test_fct_fields_of_some_decisions(fct):
 
 # --------------------------------------------------------------------------- the ALL force
 
+
 def test_all_force_rows_sum_the_forces(uptake):
     all_rows = {k: v for k, v in uptake.items() if k[1] == "ALL"}
     forces = {k[1] for k in uptake} - {"ALL"}
-    assert forces == {"QE", "LP", "AB", "MR", "RB", "UD", "CR", "SS", "SI", "RR", "RN", "MD", "WI", "CO", "TC", "PV", "DY"}
+    assert forces == {
+        "QE",
+        "LP",
+        "AB",
+        "MR",
+        "RB",
+        "UD",
+        "CR",
+        "SS",
+        "SI",
+        "RR",
+        "RN",
+        "MD",
+        "WI",
+        "CO",
+        "TC",
+        "PV",
+        "DY",
+    }
     # Every force row has its ALL row, and each ALL row is the sum of its forces' rows.
     assert {(k[0], k[2], k[3]) for k in uptake} == {(k[0], k[2], k[3]) for k in all_rows}
     for (period, _, dimension, value), row in all_rows.items():
         parts = [v for k, v in uptake.items() if k[1] != "ALL" and (k[0], k[2], k[3]) == (period, dimension, value)]
-        assert counts(row) == tuple(map(sum, zip(*map(counts, parts)))), (period, dimension, value)
+        assert counts(row) == tuple(map(sum, zip(*map(counts, parts), strict=True))), (period, dimension, value)
 
     q1 = all_rows[(Q_2024_Q1, "ALL", "all", "All")]
     # 2024/25 Q1 by force:       eligible  with  requests  completed  overturned
@@ -603,7 +731,7 @@ def test_all_force_rows_sum_the_forces(uptake):
     assert counts(q1) == (55, 19, 21, 4, 2)
     assert close(q1["uptake_rate"], 19 / 55)
     assert q1["overturn_rate"] == 0.5
-    assert q1["median_days_to_request"] == 15.0   # only MD decisions are notified: median of 3, 10, 20, 60
+    assert q1["median_days_to_request"] == 15.0  # only MD decisions are notified: median of 3, 10, 20, 60
     # 2023/24 Q4: QE1 + LP1 + LP2, all with a request; pooled median over LP's 0 and 2 days = 1.
     q4 = all_rows[(Q_2023_Q4, "ALL", "all", "All")]
     assert counts(q4) == (3, 3, 3, 1, 0)

@@ -27,10 +27,11 @@ eligibility as (
         min(rules.scheme) as scheme
     from situations
     inner join rules
-        on situations.outcome_code = upper(trim(rules.outcome_code))
-        and situations.decision_maker = lower(trim(rules.decision_maker))
-        and (not rules.requires_suspect_interviewed or situations.suspect_interviewed = 'Y')
-        and situations.decision_date >= rules.scheme_start_date
+        on
+            situations.outcome_code = upper(trim(rules.outcome_code))
+            and situations.decision_maker = lower(trim(rules.decision_maker))
+            and (not rules.requires_suspect_interviewed or situations.suspect_interviewed = 'Y')
+            and situations.decision_date >= rules.scheme_start_date
     group by all
 ),
 
@@ -58,10 +59,11 @@ classified as (
         outcome_codes.outcome_group
     from decisions
     left join eligibility
-        on decisions.outcome_code is not distinct from eligibility.outcome_code
-        and decisions.decision_maker is not distinct from eligibility.decision_maker
-        and decisions.suspect_interviewed is not distinct from eligibility.suspect_interviewed
-        and decisions.decision_date is not distinct from eligibility.decision_date
+        on
+            decisions.outcome_code is not distinct from eligibility.outcome_code
+            and decisions.decision_maker is not distinct from eligibility.decision_maker
+            and decisions.suspect_interviewed is not distinct from eligibility.suspect_interviewed
+            and decisions.decision_date is not distinct from eligibility.decision_date
     left join {{ ref('scheme_labels') }} as scheme_labels on eligibility.scheme = scheme_labels.scheme
     left join ages as age_bands on decisions.victim_age = age_bands.age
     left join {{ ref('sex_codes') }} as sex_codes on decisions.victim_sex_code = sex_codes.sex_code

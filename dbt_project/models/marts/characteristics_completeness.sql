@@ -20,6 +20,8 @@
     ('ethnicity', "ethnicity_group <> 'Not stated'"),
     ('disability', "disability <> 'Unknown'"),
 ] %}
+-- noqa: disable=LT02
+-- (sqlfluff cannot place the indents of the lines that the Jinja loops below render)
 {%- set pairs = [] %}
 {%- for population, condition in populations %}{% for characteristic, is_recorded in characteristics %}
 {%- do pairs.append((population, condition, characteristic, is_recorded)) %}
@@ -64,6 +66,7 @@ counts as (
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),
+-- noqa: enable=LT02
 
 load_info as (
     select as_at_date from {{ ref('int_load_as_at') }}

@@ -1,7 +1,7 @@
 -- VRR requests and reviews counted in the quarter in which each event happened (period basis, as the CPS
 -- publishes), over every request that counts whatever its decision's eligibility, by force of the decision
--- and scheme of the request, and for both schemes together ('All schemes'). Working days from the request to the review's completion: the working days d with
--- request_date < d <= review_completed_date.
+-- and scheme of the request, and for both schemes together ('All schemes'). Working days from the request to the
+-- review's completion: the working days d with request_date < d <= review_completed_date.
 with
 
 requests as (

@@ -12,8 +12,8 @@ with
 
 eligible as (
     select
-        period_start, force_code, scheme, age_band, sex, ethnicity_group, disability, offence_group, has_request, requests,
-        reviews_completed, reviews_overturned, days_notification_to_request, victim_pseudonym
+        period_start, force_code, scheme, age_band, sex, ethnicity_group, disability, offence_group, has_request,
+        requests, reviews_completed, reviews_overturned, days_notification_to_request, victim_pseudonym
     from {{ ref('fct_vrr_decisions') }}
     where is_vrr_eligible{% if is_incremental() %} and {{ in_affected_quarters('period_start') }}{% endif %}
 ),

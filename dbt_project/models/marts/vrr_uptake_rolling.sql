@@ -13,8 +13,8 @@ quarterly as (
 timed as (
     -- the only decisions a median is taken over: eligible, with a request and the days from notification to it
     select
-        period_start, force_code, scheme, age_band, sex, ethnicity_group, disability, offence_group, has_request, requests,
-        reviews_completed, reviews_overturned, days_notification_to_request
+        period_start, force_code, scheme, age_band, sex, ethnicity_group, disability, offence_group, has_request,
+        requests, reviews_completed, reviews_overturned, days_notification_to_request
     from {{ ref('fct_vrr_decisions') }}
     where is_vrr_eligible and has_request and days_notification_to_request is not null
 ),
@@ -90,7 +90,9 @@ windowed as (
 ),
 
 by_cohort as (
-    {{ uptake_by_cohort('windowed', ['window_start', 'quarters_in_window'], ['force_code', 'days_notification_to_request']) }}
+    {{ uptake_by_cohort(
+        'windowed', ['window_start', 'quarters_in_window'], ['force_code', 'days_notification_to_request']
+    ) }}
 ),
 
 victims as (
@@ -145,11 +147,12 @@ victim_windows as (
         count(*) filter (where victim_spans.with_request) as victims_with_request
     from victim_spans
     inner join windows
-        on windows.window_end between victim_spans.period_start and victim_spans.period_start + interval 9 month
-        and (
-            victim_spans.previous_quarter is null
-            or windows.window_end >= victim_spans.previous_quarter + interval 12 month
-        )
+        on
+            windows.window_end between victim_spans.period_start and victim_spans.period_start + interval 9 month
+            and (
+                victim_spans.previous_quarter is null
+                or windows.window_end >= victim_spans.previous_quarter + interval 12 month
+            )
     group by all
 ),
 
@@ -171,16 +174,8 @@ counts as (
         coalesce(victim_windows.eligible_victims, 0) as eligible_victims,
         coalesce(victim_windows.victims_with_request, 0) as victims_with_request
     from pooled
-    left join medians
-        on pooled.period_start = medians.period_start
-        and pooled.force_code = medians.force_code
-        and pooled.cohort_dimension = medians.cohort_dimension
-        and pooled.cohort_value = medians.cohort_value
-    left join victim_windows
-        on pooled.period_start = victim_windows.period_start
-        and pooled.force_code = victim_windows.force_code
-        and pooled.cohort_dimension = victim_windows.cohort_dimension
-        and pooled.cohort_value = victim_windows.cohort_value
+    left join medians using (period_start, force_code, cohort_dimension, cohort_value)
+    left join victim_windows using (period_start, force_code, cohort_dimension, cohort_value)
 ),
 
 final as (
