@@ -8,11 +8,11 @@
 {#- Financial-year label of a quarter start: 2024-04-01 -> '2024/25 Q1', 2025-01-01 -> '2024/25 Q4'. -#}
 {% macro period_label(period_expr) -%}
     (
-        cast(year({{ period_expr }}) - case when month({{ period_expr }}) < 4 then 1 else 0 end as varchar)
+        cast(year({{ period_expr }}) - case when month({{ period_expr }}) < 4 then 1 else 0 end as string)
         || '/'
-        || lpad(cast((year({{ period_expr }}) - case when month({{ period_expr }}) < 4 then 1 else 0 end + 1) % 100 as varchar), 2, '0')
+        || lpad(cast((year({{ period_expr }}) - case when month({{ period_expr }}) < 4 then 1 else 0 end + 1) % 100 as string), 2, '0')
         || ' Q'
-        || cast(((month({{ period_expr }}) + 8) % 12) // 3 + 1 as varchar)
+        || cast((quarter({{ period_expr }}) + 2) % 4 + 1 as string)
     )
 {%- endmacro %}
 
@@ -23,6 +23,14 @@
         when upper(trim({{ column }})) in ('N', 'NO') then 'N'
         else nullif(upper(trim({{ column }})), '')
     end
+{%- endmacro %}
+
+{#- An optional date as ingest leaves it: YYYY-MM-DD when the extract's value was a real date (ingest writes every
+    date it can read in that one form), anything else kept as received. Only that form is read as a date, so a
+    value ingest could not read (2024/01/05, 2024-1-5, 2024-02-30) is null here and listed in data_quality_issues,
+    whichever engine builds the marts (their casts accept different spellings beyond it). -#}
+{% macro date_or_null(text) -%}
+    case when {{ full_match(text, '[0-9]{4}-[0-9]{2}-[0-9]{2}') }} then try_cast({{ text }} as date) end
 {%- endmacro %}
 
 {#- 95% Wilson score interval for x successes out of n (z from the var wilson_z). Exact at the edges:
@@ -148,26 +156,60 @@
 {#- Pre-hook of an incremental model: remove the rows of the quarters about to be rebuilt. (delete+insert keyed on
     the quarter would keep a quarter that a correction leaves empty, as no new row names it.) -#}
 {% macro delete_affected_quarters(date_column) -%}
+    {{ return(adapter.dispatch('delete_affected_quarters', 'vrr')(date_column)) }}
+{%- endmacro %}
+
+{% macro duckdb__delete_affected_quarters(date_column) -%}
     {%- if is_incremental() -%}
     delete from {{ this }} where {{ in_affected_quarters(date_column) }}
     {%- endif -%}
 {%- endmacro %}
 
+{% macro default__delete_affected_quarters(date_column) -%}
+    {%- if is_incremental() -%}{{ incremental_build_unsupported() }}{%- endif -%}
+{%- endmacro %}
+
 {#- Pre-hook of int_decisions_latest when incremental: remove the decisions about to be rebuilt (those the run's new,
     changed or removed extracts touch; a decision whose every version left the folder is not rebuilt at all). -#}
 {% macro delete_touched_decisions() -%}
+    {{ return(adapter.dispatch('delete_touched_decisions', 'vrr')()) }}
+{%- endmacro %}
+
+{% macro duckdb__delete_touched_decisions() -%}
     {%- if is_incremental() -%}
     delete from {{ this }} where decision_id in (select decision_id from {{ source('landing', 'touched_decisions') }})
     {%- endif -%}
 {%- endmacro %}
 
+{% macro default__delete_touched_decisions() -%}
+    {%- if is_incremental() -%}{{ incremental_build_unsupported() }}{%- endif -%}
+{%- endmacro %}
+
 {#- Post-hook of the quarterly marts when incremental: the quarters not rebuilt keep their figures, but every row
     gets the as-at date of this build and the provisional flag that goes with it, as a full build would give. -#}
 {% macro refresh_as_at_date() -%}
+    {{ return(adapter.dispatch('refresh_as_at_date', 'vrr')()) }}
+{%- endmacro %}
+
+{% macro duckdb__refresh_as_at_date() -%}
     {%- if is_incremental() -%}
     update {{ this }} set
         as_at_date = load_info.as_at_date,
         is_provisional = {{ is_provisional('period_start', 'load_info.as_at_date') }}
     from (select as_at_date from {{ ref('int_load_as_at') }}) as load_info
     {%- endif -%}
+{%- endmacro %}
+
+{% macro default__refresh_as_at_date() -%}
+    {%- if is_incremental() -%}{{ incremental_build_unsupported() }}{%- endif -%}
+{%- endmacro %}
+
+{#- The incremental path deletes and updates rows of an existing table. Spark's plain Parquet tables can do neither
+    (a Delta or Iceberg table could, see docs/scaling.md), so on Spark the incremental models build in full only:
+    into an empty catalogue, or with --full-refresh. Stopping here is safer than appending a second copy of the
+    rebuilt quarters. -#}
+{% macro incremental_build_unsupported() -%}
+    {{ exceptions.raise_compiler_error(
+        this ~ " cannot be updated in place on " ~ target.type ~ ": its incremental build deletes and updates rows, "
+        ~ "which this table format does not support. Build it in full (dbt build --full-refresh).") }}
 {%- endmacro %}

@@ -4,7 +4,7 @@
 {{ config(materialized='view') }}
 with
 
-decisions as not materialized (
+decisions as {{ not_materialized() }} (
     select * from {{ ref('int_decisions_latest') }}
 ),
 
@@ -37,18 +37,36 @@ eligibility as (
 
 ages as (
     -- one row per whole year of each band, so that a decision finds its band by its age
-    select age_band, unnest(generate_series(min_age, max_age)) as age from {{ ref('age_bands') }}
+    select age_band, {{ series('min_age', 'max_age') }} as age from {{ ref('age_bands') }}
 ),
 
 classified as (
     select
-        decisions.* replace (
-            coalesce(decisions.force_code, 'UNKNOWN') as force_code,
-            -- a notification recorded before the decision is a data-quality issue: read as not notified
-            case
-                when decisions.victim_notified_date >= decisions.decision_date then decisions.victim_notified_date
-            end as victim_notified_date
-        ),
+        -- the columns of int_decisions_latest, in its order, two of them read as the marts count them
+        decisions.decision_id,
+        decisions.crime_reference_pseudonym,
+        decisions.victim_pseudonym,
+        coalesce(decisions.force_code, 'UNKNOWN') as force_code,
+        decisions.offence_code,
+        decisions.outcome_code,
+        decisions.decision_maker,
+        decisions.suspect_interviewed,
+        decisions.victim_sex_code,
+        decisions.victim_ethnicity_code,
+        decisions.victim_disability_code,
+        decisions.withdrawal_stage_code,
+        decisions.withdrawal_reason_code,
+        decisions.victim_age,
+        decisions.victim_age_raw,
+        decisions.decision_date,
+        -- a notification recorded before the decision is a data-quality issue: read as not notified
+        case
+            when decisions.victim_notified_date >= decisions.decision_date then decisions.victim_notified_date
+        end as victim_notified_date,
+        decisions.victim_notified_date_raw,
+        decisions.source_file,
+        decisions.extract_date,
+        decisions.line_number,
         eligibility.outcome_code is not null as is_vrr_eligible,
         scheme_labels.scheme_label as scheme,
         coalesce(age_bands.age_band, 'Unknown') as age_band,

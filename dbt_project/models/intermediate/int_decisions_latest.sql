@@ -11,7 +11,7 @@
 ) }}
 with
 
-decisions as not materialized (
+decisions as {{ not_materialized() }} (
     select * from {{ ref('stg_landing__decisions') }}
     {% if is_incremental() -%}
     where decision_id in (select decision_id from {{ source('landing', 'touched_decisions') }})

@@ -14,15 +14,20 @@ bounds as (
     from bank_holidays
 ),
 
-days as (
-    select cast(unnest(generate_series(first_day, last_day, interval 1 day)) as date) as calendar_date
+series as (
+    select {{ series('first_day', 'last_day', 'interval 1 day') }} as calendar_day
     from bounds
+),
+
+days as (
+    select cast(calendar_day as date) as calendar_date
+    from series
 ),
 
 flagged as (
     select
         days.calendar_date,
-        isodow(days.calendar_date) in (6, 7) as is_weekend,
+        {{ iso_day_of_week('days.calendar_date') }} in (6, 7) as is_weekend,
         bank_holidays.holiday_date is not null as is_bank_holiday,
         bank_holidays.name as bank_holiday_name
     from days

@@ -3,11 +3,11 @@
 with
 
 -- (not materialized: each check below scans only the columns it needs, rather than every decision being copied once)
-decisions as not materialized (
+decisions as {{ not_materialized() }} (
     select * from {{ ref('int_decisions_latest') }}
 ),
 
-requests as not materialized (
+requests as {{ not_materialized() }} (
     select * from {{ ref('int_vrr_requests_latest') }}
 ),
 

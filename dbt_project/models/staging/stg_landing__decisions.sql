@@ -25,13 +25,13 @@ renamed as (
 
         -- numbers: whole years only
         case
-            when regexp_full_match(trim(victim_age), '[0-9]+') then try_cast(trim(victim_age) as integer)
+            when {{ full_match('trim(victim_age)', '[0-9]+') }} then try_cast(trim(victim_age) as integer)
         end as victim_age,
         nullif(trim(victim_age), '') as victim_age_raw,
 
         -- dates
         cast(decision_date as date) as decision_date,
-        try_cast(nullif(trim(victim_notified_date), '') as date) as victim_notified_date,
+        {{ date_or_null('trim(victim_notified_date)') }} as victim_notified_date,
         nullif(trim(victim_notified_date), '') as victim_notified_date_raw,
 
         -- lineage

@@ -17,7 +17,7 @@ renamed as (
 
         -- dates
         cast(request_date as date) as request_date,
-        try_cast(nullif(trim(review_completed_date), '') as date) as review_completed_date,
+        {{ date_or_null('trim(review_completed_date)') }} as review_completed_date,
         nullif(trim(review_completed_date), '') as review_completed_date_raw,
 
         -- lineage
