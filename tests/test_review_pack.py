@@ -202,7 +202,8 @@ def test_workbook_read_back(packs):
 def test_workbook_equals_the_csv_files(packs):
     name, folder = sorted(packs.items())[-2]
     book = openpyxl.load_workbook(folder / f"vrr_review_pack_{name}.xlsx")
-    for sheet, table in zip(SHEETS[3:], TABLES, strict=True):
+    # the last sheet, Revisions, is not a table of figures
+    for sheet, table in zip(SHEETS[3:-1], TABLES, strict=True):
         ws = book[sheet]
         ref_range = next(iter(ws.tables.values())).ref
         rows = [[c.value for c in r] for r in ws[ref_range]][1:]
