@@ -2,8 +2,9 @@
 -- by force and cohort. Counts are pooled over the window and the rate, interval and median recomputed on the
 -- pooled decisions (never averaged over quarters): the pooled counts are the window's quarters' counts in
 -- vrr_uptake added up, and the median is taken again over the window's decisions with a timed request.
--- Victims are not added up (one victim can have decisions in several quarters): each victim counts once in
--- every window that holds one of their quarters.
+-- Victims are added up too, less the victims counted in more than one quarter of the window (only a victim with
+-- eligible decisions in two or more quarters can be): each victim counts once in every window that holds one of
+-- their quarters.
 with
 
 quarterly as (
@@ -60,7 +61,9 @@ pooled as (
         cast(sum(quarterly.requests) as bigint) as requests,
         cast(sum(quarterly.reviews_completed) as bigint) as reviews_completed,
         cast(sum(quarterly.reviews_overturned) as bigint) as reviews_overturned,
-        cast(sum(quarterly.decisions_timed_to_request) as bigint) as decisions_timed_to_request
+        cast(sum(quarterly.decisions_timed_to_request) as bigint) as decisions_timed_to_request,
+        cast(sum(quarterly.eligible_victims) as bigint) as eligible_victims,
+        cast(sum(quarterly.victims_with_request) as bigint) as victims_with_request
     from quarterly
     inner join windows
         on quarterly.period_start between windows.window_start and windows.window_end
@@ -95,13 +98,24 @@ by_cohort as (
     ) }}
 ),
 
-victims as (
-    -- each victim's eligible quarters, by force and cohort (blank pseudonyms are not a victim)
-    select distinct
-        period_start, force_code, scheme, age_band, sex, ethnicity_group, disability, offence_group, has_request,
-        nullif(victim_pseudonym, '') as victim_pseudonym
+victims_in_several_quarters as (
+    -- the only victims a window can count twice (blank pseudonyms are not a victim)
+    select victim_pseudonym
     from {{ ref('fct_vrr_decisions') }}
     where is_vrr_eligible and nullif(victim_pseudonym, '') is not null
+    group by victim_pseudonym
+    having min(period_start) < max(period_start)
+),
+
+victims as (
+    -- those victims' eligible quarters, by force and cohort
+    select distinct
+        period_start, force_code, scheme, age_band, sex, ethnicity_group, disability, offence_group, has_request,
+        victim_pseudonym
+    from {{ ref('fct_vrr_decisions') }}
+    where
+        is_vrr_eligible
+        and victim_pseudonym in (select victim_pseudonym from victims_in_several_quarters)
 ),
 
 victim_cohorts as (
@@ -136,23 +150,21 @@ victim_spans as (
 ),
 
 victim_windows as (
-    -- a quarter puts its victim in the windows ending in it and the three quarters after, less those a previous
-    -- quarter of theirs already did (ending before that quarter's start plus twelve months)
+    -- a victim's quarter is in the windows ending in it and in the three quarters after; the window already
+    -- counted the victim when it also holds their previous quarter (it ends less than twelve months after that
+    -- quarter's start): the victims the window's quarterly counts add up once too many
     select
         windows.window_end as period_start,
         victim_spans.force_code,
         victim_spans.cohort_dimension,
         victim_spans.cohort_value,
-        count(*) filter (where not victim_spans.with_request) as eligible_victims,
-        count(*) filter (where victim_spans.with_request) as victims_with_request
+        count(*) filter (where not victim_spans.with_request) as eligible_victims_counted_again,
+        count(*) filter (where victim_spans.with_request) as victims_with_request_counted_again
     from victim_spans
     inner join windows
         on
             windows.window_end between victim_spans.period_start and victim_spans.period_start + interval 9 month
-            and (
-                victim_spans.previous_quarter is null
-                or windows.window_end >= victim_spans.previous_quarter + interval 12 month
-            )
+            and windows.window_end < victim_spans.previous_quarter + interval 12 month
     group by all
 ),
 
@@ -169,10 +181,22 @@ medians as (
 
 counts as (
     select
-        pooled.*,
+        pooled.period_start,
+        pooled.window_start,
+        pooled.quarters_in_window,
+        pooled.force_code,
+        pooled.cohort_dimension,
+        pooled.cohort_value,
+        pooled.eligible_decisions,
+        pooled.decisions_with_request,
+        pooled.requests,
+        pooled.reviews_completed,
+        pooled.reviews_overturned,
+        pooled.decisions_timed_to_request,
         medians.median_days_to_request,
-        coalesce(victim_windows.eligible_victims, 0) as eligible_victims,
-        coalesce(victim_windows.victims_with_request, 0) as victims_with_request
+        pooled.eligible_victims - coalesce(victim_windows.eligible_victims_counted_again, 0) as eligible_victims,
+        pooled.victims_with_request - coalesce(victim_windows.victims_with_request_counted_again, 0)
+            as victims_with_request
     from pooled
     left join medians using (period_start, force_code, cohort_dimension, cohort_value)
     left join victim_windows using (period_start, force_code, cohort_dimension, cohort_value)
