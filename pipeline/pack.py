@@ -124,8 +124,27 @@ def read_marts(con) -> MartData:
 # --------------------------------------------------------------------------- published counts and relations
 
 
-def uptake_key(measure: str, row: dict, mart: str = "vrr_uptake") -> tuple:
-    return (mart, measure, row["period_start"], row["force_code"], row["cohort_dimension"], row["cohort_value"])
+# The grain of each mart's counts beyond quarter and force. A published count's key is (mart, measure,
+# period_start, force_code, *the mart's grain columns): one key for it in the relations and in the tables.
+GRAIN = {
+    "vrr_uptake": ("cohort_dimension", "cohort_value"),
+    "vrr_uptake_rolling": ("cohort_dimension", "cohort_value"),
+    "nfa_notification_timeliness": ("scheme",),
+    "vrr_requests_by_period": ("scheme",),
+    "victim_withdrawal_rate": ("offence_group",),
+    "victim_withdrawal": ("offence_group", "withdrawal_stage", "withdrawal_reason"),
+    "characteristics_completeness": ("population", "characteristic"),
+}
+
+
+def count_key(mart: str, measure: str, row: dict) -> tuple:
+    """The key of the count `measure` of a row of `mart`."""
+    return (mart, measure, row["period_start"], row["force_code"], *(row[column] for column in GRAIN[mart]))
+
+
+def eligible_by_scheme_key(row: dict) -> tuple:
+    """vrr_uptake's count of the eligible decisions of a row's quarter, force and scheme."""
+    return ("vrr_uptake", "eligible_decisions", row["period_start"], row["force_code"], "scheme", row["scheme"])
 
 
 @dataclass
@@ -165,12 +184,12 @@ def published_counts(data: MartData) -> Counts:
             value = (
                 row["reviews_completed"] - row["reviews_overturned"] if measure == "reviews_stands" else row[measure]
             )
-            counts.add(uptake_key(measure, row), value)
-            uptake_keys.append(uptake_key(measure, row))
+            counts.add(count_key("vrr_uptake", measure, row), value)
+            uptake_keys.append(count_key("vrr_uptake", measure, row))
         if row["cohort_dimension"] in SCHEME_DIMENSIONS:
             counts.relate(
-                uptake_key("reviews_completed", row),
-                [uptake_key("reviews_stands", row), uptake_key("reviews_overturned", row)],
+                count_key("vrr_uptake", "reviews_completed", row),
+                [count_key("vrr_uptake", "reviews_stands", row), count_key("vrr_uptake", "reviews_overturned", row)],
             )
     relate_dimensions(counts, uptake_keys)
     counts.relate_forces(uptake_keys)
@@ -180,7 +199,7 @@ def published_counts(data: MartData) -> Counts:
     present = set(counts.values)
     for row in data.rows["vrr_uptake_rolling"]:
         for measure in UPTAKE_COUNTS_ALL_DIMENSIONS:
-            key = uptake_key(measure, row, "vrr_uptake_rolling")
+            key = count_key("vrr_uptake_rolling", measure, row)
             counts.add(key, row[measure])
             rolling_keys.append(key)
             window = [add_quarters(row["period_start"], -k) for k in range(4)]
@@ -203,11 +222,11 @@ def published_counts(data: MartData) -> Counts:
 
     keys = []
     for row in data.rows["nfa_notification_timeliness"]:
-        eligible = ("vrr_uptake", "eligible_decisions", row["period_start"], row["force_code"], "scheme", row["scheme"])
+        eligible = eligible_by_scheme_key(row)
         counts.add(eligible, row["decisions"])
         parts = []
         for measure in NOTIFICATION_COUNTS:
-            key = ("nfa_notification_timeliness", measure, row["period_start"], row["force_code"], row["scheme"])
+            key = count_key("nfa_notification_timeliness", measure, row)
             counts.add(key, row[measure])
             keys.append(key)
             parts.append(key)
@@ -218,7 +237,7 @@ def published_counts(data: MartData) -> Counts:
     schemes: dict[tuple, list[tuple]] = defaultdict(list)
     for row in data.rows["vrr_requests_by_period"]:
         for measure in PERIOD_COUNTS:
-            key = ("vrr_requests_by_period", measure, row["period_start"], row["force_code"], row["scheme"])
+            key = count_key("vrr_requests_by_period", measure, row)
             counts.add(key, row[measure])
             keys.append(key)
             if row["scheme"] != ALL_SCHEMES:
@@ -231,32 +250,18 @@ def published_counts(data: MartData) -> Counts:
     assigned: dict[tuple, list[tuple]] = defaultdict(list)
     for row in data.rows["victim_withdrawal_rate"]:
         for measure in ("outcomes_assigned", "victim_does_not_support"):
-            key = ("victim_withdrawal_rate", measure, row["period_start"], row["force_code"], row["offence_group"])
+            key = count_key("victim_withdrawal_rate", measure, row)
             counts.add(key, row[measure])
             keys.append(key)
         assigned[(row["period_start"], row["force_code"])].append(
-            (
-                "victim_withdrawal_rate",
-                "outcomes_assigned",
-                row["period_start"],
-                row["force_code"],
-                row["offence_group"],
-            )
+            count_key("victim_withdrawal_rate", "outcomes_assigned", row)
         )
     counts.relate_forces(keys)
 
     keys = []
     by_group: dict[tuple, list[tuple]] = defaultdict(list)
     for row in data.rows["victim_withdrawal"]:
-        key = (
-            "victim_withdrawal",
-            "decisions",
-            row["period_start"],
-            row["force_code"],
-            row["offence_group"],
-            row["withdrawal_stage"],
-            row["withdrawal_reason"],
-        )
+        key = count_key("victim_withdrawal", "decisions", row)
         counts.add(key, row["decisions"])
         keys.append(key)
         by_group[(row["period_start"], row["force_code"], row["offence_group"])].append(key)
@@ -269,14 +274,7 @@ def published_counts(data: MartData) -> Counts:
         decisions = completeness_decisions_key(row)
         counts.add(decisions, row["decisions"])
         keys.append(decisions)
-        recorded = (
-            "characteristics_completeness",
-            "recorded",
-            row["period_start"],
-            row["force_code"],
-            row["population"],
-            row["characteristic"],
-        )
+        recorded = count_key("characteristics_completeness", "recorded", row)
         counts.add(recorded, row["recorded"])
         keys.append(recorded)
         period, force = row["period_start"], row["force_code"]
@@ -387,8 +385,8 @@ class Builder:
         return Figure(value, (), None, value)
 
     def uptake_figures(self, row: dict, mart: str) -> dict[str, Figure]:
-        eligible = uptake_key("eligible_decisions", row, mart)
-        requested = uptake_key("decisions_with_request", row, mart)
+        eligible = count_key(mart, "eligible_decisions", row)
+        requested = count_key(mart, "decisions_with_request", row)
         inputs = [eligible, requested]
         return {
             "eligible_decisions": self.count(eligible, row["eligible_decisions"]),
@@ -487,7 +485,7 @@ class Builder:
     def review_outcomes(self, quarter: dt.date) -> Table:
         rows = []
         for row in self.rows_of("vrr_uptake", {quarter}, lambda r: r["cohort_dimension"] in SCHEME_DIMENSIONS):
-            keys = {m: uptake_key(m, row) for m in UPTAKE_COUNTS_BY_SCHEME}
+            keys = {m: count_key("vrr_uptake", m, row) for m in UPTAKE_COUNTS_BY_SCHEME}
             stands = row["reviews_completed"] - row["reviews_overturned"]
             rows.append(
                 {
@@ -521,15 +519,11 @@ class Builder:
     def requests_by_period(self, quarter: dt.date) -> Table:
         rows = []
         for row in self.rows_of("vrr_requests_by_period", {quarter}):
-
-            def key(m, row=row):
-                return ("vrr_requests_by_period", m, row["period_start"], row["force_code"], row["scheme"])
-
             item = {"force": force_label(row["force_code"]), "scheme": row["scheme"]}
-            item |= {m: self.count(key(m), row[m]) for m in PERIOD_COUNTS}
+            item |= {m: self.count(count_key("vrr_requests_by_period", m, row), row[m]) for m in PERIOD_COUNTS}
             item["median_working_days_to_complete"] = self.derived(
                 row["median_working_days_to_complete"],
-                [key("reviews_completed")],
+                [count_key("vrr_requests_by_period", "reviews_completed", row)],
                 row["reviews_completed"],
                 median=True,
             )
@@ -553,29 +547,25 @@ class Builder:
     def notification(self, quarter: dt.date) -> Table:
         rows = []
         for row in self.rows_of("nfa_notification_timeliness", {quarter}):
-            decisions = (
-                "vrr_uptake",
-                "eligible_decisions",
-                row["period_start"],
-                row["force_code"],
-                "scheme",
-                row["scheme"],
-            )
-
-            def key(m, row=row):
-                return ("nfa_notification_timeliness", m, row["period_start"], row["force_code"], row["scheme"])
+            decisions = eligible_by_scheme_key(row)
 
             item = {
                 "force": force_label(row["force_code"]),
                 "scheme": row["scheme"],
                 "decisions": self.count(decisions, row["decisions"]),
             }
-            item |= {m: self.count(key(m), row[m]) for m in NOTIFICATION_COUNTS}
+            item |= {
+                m: self.count(count_key("nfa_notification_timeliness", m, row), row[m]) for m in NOTIFICATION_COUNTS
+            }
             item["notified_within_target_rate"] = self.derived(
-                row["notified_within_target_rate"], [decisions, key("notified_within_target")]
+                row["notified_within_target_rate"],
+                [decisions, count_key("nfa_notification_timeliness", "notified_within_target", row)],
             )
             item["median_working_days_to_notify"] = self.derived(
-                row["median_working_days_to_notify"], [key("notified")], row["notified"], median=True
+                row["median_working_days_to_notify"],
+                [count_key("nfa_notification_timeliness", "notified", row)],
+                row["notified"],
+                median=True,
             )
             item["target_working_days"] = Figure(row["target_working_days"])
             item["provisional"] = row["is_provisional"]
@@ -597,14 +587,7 @@ class Builder:
         rows = []
         for row in self.rows_of("characteristics_completeness", {quarter}):
             decisions = completeness_decisions_key(row)
-            recorded = (
-                "characteristics_completeness",
-                "recorded",
-                row["period_start"],
-                row["force_code"],
-                row["population"],
-                row["characteristic"],
-            )
+            recorded = count_key("characteristics_completeness", "recorded", row)
             rows.append(
                 {
                     "force": force_label(row["force_code"]),
@@ -635,20 +618,23 @@ class Builder:
     def withdrawal_rate(self, quarter: dt.date) -> Table:
         rows = []
         for row in self.rows_of("victim_withdrawal_rate", {quarter}):
-
-            def key(m, row=row):
-                return ("victim_withdrawal_rate", m, row["period_start"], row["force_code"], row["offence_group"])
-
             rows.append(
                 {
                     "force": force_label(row["force_code"]),
                     "offence_group": row["offence_group"],
-                    "outcomes_assigned": self.count(key("outcomes_assigned"), row["outcomes_assigned"]),
+                    "outcomes_assigned": self.count(
+                        count_key("victim_withdrawal_rate", "outcomes_assigned", row), row["outcomes_assigned"]
+                    ),
                     "victim_does_not_support": self.count(
-                        key("victim_does_not_support"), row["victim_does_not_support"]
+                        count_key("victim_withdrawal_rate", "victim_does_not_support", row),
+                        row["victim_does_not_support"],
                     ),
                     "withdrawal_rate": self.derived(
-                        row["withdrawal_rate"], [key("outcomes_assigned"), key("victim_does_not_support")]
+                        row["withdrawal_rate"],
+                        [
+                            count_key("victim_withdrawal_rate", "outcomes_assigned", row),
+                            count_key("victim_withdrawal_rate", "victim_does_not_support", row),
+                        ],
                     ),
                     "provisional": row["is_provisional"],
                     "_order": (force_order(row["force_code"]), row["offence_group"]),
@@ -668,15 +654,7 @@ class Builder:
     def withdrawal_reasons(self, quarter: dt.date) -> Table:
         rows = []
         for row in self.rows_of("victim_withdrawal", {quarter}):
-            key = (
-                "victim_withdrawal",
-                "decisions",
-                row["period_start"],
-                row["force_code"],
-                row["offence_group"],
-                row["withdrawal_stage"],
-                row["withdrawal_reason"],
-            )
+            key = count_key("victim_withdrawal", "decisions", row)
             rows.append(
                 {
                     "force": force_label(row["force_code"]),
