@@ -20,8 +20,9 @@ The folder follows the landing-folder contract of the project:
   entered late; requests get their review stage, completion date and result once the
   review completes (blank while it is pending).
 
-Only the standard library is used, and the same seed and ``as_at`` give byte-identical
-files (UTF-8 without BOM, ``\\n`` line ends, fixed column order, rows sorted by key).
+Only the standard library is used, with the contract's columns from ``pipeline.contract``, and the same
+seed and ``as_at`` give byte-identical files (UTF-8 without BOM, ``\\n`` line ends, the contract's column
+order, rows sorted by key).
 
 Usage: ``python -m pipeline.synthetic OUT_DIR [--seed N] [--as-at YYYY-MM-DD]``.
 """
@@ -38,6 +39,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import accumulate
 from pathlib import Path
+
+from pipeline.contract import DECISION_COLUMNS, REQUEST_COLUMNS
 
 
 class Weighted:
@@ -69,33 +72,6 @@ class Deck:
 # File layout
 # --------------------------------------------------------------------------------------
 
-DECISION_COLUMNS = (
-    "decision_id",
-    "crime_reference",
-    "force_code",
-    "offence_code",
-    "decision_date",
-    "outcome_code",
-    "decision_maker",
-    "suspect_interviewed",
-    "victim_notified_date",
-    "victim_id",
-    "victim_age",
-    "victim_sex",
-    "victim_ethnicity",
-    "victim_disability",
-    "withdrawal_stage",
-    "withdrawal_reason",
-)
-REQUEST_COLUMNS = (
-    "request_id",
-    "decision_id",
-    "request_date",
-    "scheme",
-    "review_stage",
-    "review_completed_date",
-    "review_result",
-)
 DECISIONS_PREFIX = "decisions_"
 REQUESTS_PREFIX = "vrr_requests_"
 

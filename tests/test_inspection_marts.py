@@ -20,37 +20,11 @@ from datetime import date
 import pytest
 
 from pipeline import calendar as bank_calendar
+from pipeline.contract import DECISION_COLUMNS, REQUEST_COLUMNS
 from tests import reference as ref
 from tests.conftest import PipelineRun, write_csv
 from tests.test_end_to_end import mismatches, same
 
-DECISION_COLUMNS = [
-    "decision_id",
-    "crime_reference",
-    "force_code",
-    "offence_code",
-    "decision_date",
-    "outcome_code",
-    "decision_maker",
-    "suspect_interviewed",
-    "victim_notified_date",
-    "victim_id",
-    "victim_age",
-    "victim_sex",
-    "victim_ethnicity",
-    "victim_disability",
-    "withdrawal_stage",
-    "withdrawal_reason",
-]
-REQUEST_COLUMNS = [
-    "request_id",
-    "decision_id",
-    "request_date",
-    "scheme",
-    "review_stage",
-    "review_completed_date",
-    "review_result",
-]
 AS_AT = "2025-01-06"
 COHORT = "cohort: decisions made in the quarter"
 PERIOD = "period: requests received and reviews completed in the quarter"

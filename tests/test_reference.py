@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.contract import DECISION_COLUMNS, REQUEST_COLUMNS
 from tests.reference import (
     DEFAULT_RULES,
     Z,
@@ -27,34 +28,6 @@ from tests.reference import (
     vrr_uptake,
     wilson,
 )
-
-DECISION_COLUMNS = [
-    "decision_id",
-    "crime_reference",
-    "force_code",
-    "offence_code",
-    "decision_date",
-    "outcome_code",
-    "decision_maker",
-    "suspect_interviewed",
-    "victim_notified_date",
-    "victim_id",
-    "victim_age",
-    "victim_sex",
-    "victim_ethnicity",
-    "victim_disability",
-    "withdrawal_stage",
-    "withdrawal_reason",
-]
-REQUEST_COLUMNS = [
-    "request_id",
-    "decision_id",
-    "request_date",
-    "scheme",
-    "review_stage",
-    "review_completed_date",
-    "review_result",
-]
 
 # Z squared, used in the hand arithmetic below: 1.959963984540054**2 = 3.8414588206941254
 
