@@ -1,14 +1,7 @@
 -- How completely victims' protected characteristics are recorded, by quarter of the decision (cohort basis),
 -- force and population. Decisions not yet assigned an outcome (outcome 0) are left out.
 -- Incremental by quarter, like fct_vrr_decisions: a run rebuilds the affected quarters and refreshes every row's
--- as-at date and provisional flag.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ delete_affected_quarters('period_start') }}",
-    post_hook="{{ refresh_as_at_date() }}",
-) }}
+-- as-at date and provisional flag (the config of the cohort-basis marts, in dbt_project.yml).
 {%- set populations = [
     ('all_decisions', 'true'),
     ('vrr_eligible', 'is_vrr_eligible'),

@@ -2,14 +2,7 @@
 -- decision (cohort basis), force and scheme. Working days from the decision to the notification: the working
 -- days d with decision_date < d <= victim_notified_date (same day = 0).
 -- Incremental by quarter, like fct_vrr_decisions: a run rebuilds the affected quarters and refreshes every row's
--- as-at date and provisional flag.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ delete_affected_quarters('period_start') }}",
-    post_hook="{{ refresh_as_at_date() }}",
-) }}
+-- as-at date and provisional flag (the config of the cohort-basis marts, in dbt_project.yml).
 {%- set target = var('notification_target_working_days') %}
 with
 

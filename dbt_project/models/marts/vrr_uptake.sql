@@ -1,13 +1,6 @@
 -- VRR take-up by quarter (cohort basis: decisions made in the quarter), force and cohort.
 -- Incremental by quarter, like fct_vrr_decisions: a run rebuilds the affected quarters and refreshes every row's
--- as-at date and provisional flag.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ delete_affected_quarters('period_start') }}",
-    post_hook="{{ refresh_as_at_date() }}",
-) }}
+-- as-at date and provisional flag (the config of the cohort-basis marts, in dbt_project.yml).
 with
 
 eligible as (
