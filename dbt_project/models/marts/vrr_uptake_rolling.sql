@@ -14,8 +14,8 @@ quarterly as (
 timed as (
     -- the only decisions a median is taken over: eligible, with a request and the days from notification to it
     select
-        period_start, force_code, scheme, age_band, sex, ethnicity_group, disability, offence_group, has_request,
-        requests, reviews_completed, reviews_overturned, days_notification_to_request
+        period_start, force_code, scheme, age_band, sex, ethnicity_group, disability, offence_group,
+        days_notification_to_request
     from {{ ref('fct_vrr_decisions') }}
     where is_vrr_eligible and has_request and days_notification_to_request is not null
 ),
@@ -82,10 +82,6 @@ windowed as (
         timed.ethnicity_group,
         timed.disability,
         timed.offence_group,
-        timed.has_request,
-        timed.requests,
-        timed.reviews_completed,
-        timed.reviews_overturned,
         timed.days_notification_to_request
     from timed
     inner join windows
