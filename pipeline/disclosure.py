@@ -87,6 +87,7 @@ def withhold(
     if threshold < 1:
         raise ValueError("the disclosure threshold must be at least 1")
     problem = _Problem(values, relations)
+    matrix = RelationMatrix(relations)
     withheld: dict[Hashable, str] = {key: PRIMARY for key, value in values.items() if 0 < value < threshold}
     new: set[Hashable] | None = None  # withheld since the last audit (None: all of them)
     audited: set[Hashable] = set()
@@ -94,7 +95,7 @@ def withhold(
         problem.close(withheld, follows, new)
         changed = None if new is None else set(withheld) - audited
         audited = set(withheld)
-        extra = problem.fixes(withheld, determined(relations, withheld, among=changed))
+        extra = problem.fixes(withheld, determined(matrix, withheld, among=changed))
         if not extra:
             return withheld
         for key in extra:
@@ -225,14 +226,42 @@ class _Problem:
         return sorted(chosen, key=repr)
 
 
+class RelationMatrix:
+    """The relations as one sparse matrix, built once for every audit of a run: row r is relation r (total +1,
+    parts -1, minus +1; a count twice in one relation adds up), one column for each count in any relation, plus
+    one column of zeros for the counts in none."""
+
+    def __init__(self, relations: Iterable[Relation]):
+        self.column: dict[Hashable, int] = {}
+        rows, cols, data = [], [], []
+        n_rows = 0
+        for n_rows, relation in enumerate(relations, start=1):
+            for member, sign in _signed(relation):
+                rows.append(n_rows - 1)
+                cols.append(self.column.setdefault(member, len(self.column)))
+                data.append(float(sign))
+        self.zero = len(self.column)
+        matrix = sparse.csc_matrix((data, (rows, cols)), shape=(n_rows, self.zero + 1))
+        matrix.sum_duplicates()
+        matrix.eliminate_zeros()  # a count that cancels out of a relation is not in it
+        self.matrix = matrix
+
+    def restricted(self, unknown: list[Hashable]) -> sparse.csr_matrix:
+        """The relations over the counts `unknown` (columns in that order), without the relations none of them is
+        in (the others in their order)."""
+        matrix = self.matrix[:, [self.column.get(key, self.zero) for key in unknown]].tocsr()
+        return matrix[np.flatnonzero(matrix.getnnz(axis=1))]
+
+
 def determined(
-    relations: Iterable[Relation],
+    relations: Iterable[Relation] | RelationMatrix,
     withheld: Mapping[Hashable, str],
     among: Iterable[Hashable] | None = None,
     samples: int = 2,
 ) -> list[Hashable]:
     """The withheld counts that some combination of all the relations determines, over every count at once
-    (`among`: only in the groups of withheld counts, linked by relations, that hold one of these).
+    (`among`: only in the groups of withheld counts, linked by relations, that hold one of these). `relations`:
+    a list, or the RelationMatrix of one (built once when the audit runs again and again over the same relations).
 
     A withheld count is determined when its unit vector lies in the row space of A, the relations restricted to
     the withheld counts (published counts are constants). Equivalently, every vector z of A's null space has z_i = 0.
@@ -242,24 +271,14 @@ def determined(
     or it is an error, never a silent pass. At a determined count z_i = w.(A z) for the w with A'w = e_i, so it is
     at most |w| times 1e-10; on the synthetic sample the determined counts come out below 1e-14 and the others
     above 1e-6, and 1e-9 divides them. A count wrongly taken as determined costs one more withheld count."""
+    prepared = relations if isinstance(relations, RelationMatrix) else RelationMatrix(relations)
     unknown = sorted(withheld, key=repr)
-    index = {key: i for i, key in enumerate(unknown)}
-    rows, cols, data = [], [], []
-    n_rows = 0
-    for relation in relations:
-        row: dict[int, int] = defaultdict(int)
-        for member, sign in _signed(relation):
-            if member in index:
-                row[index[member]] += sign
-        row = {k: v for k, v in row.items() if v}
-        for column, value in row.items():
-            rows.append(n_rows)
-            cols.append(column)
-            data.append(float(value))
-        n_rows += bool(row)
-    if not unknown or not n_rows:
+    if not unknown:
         return []
-    matrix = sparse.csr_matrix((data, (rows, cols)), shape=(n_rows, len(unknown)))
+    index = {key: i for i, key in enumerate(unknown)}
+    matrix = prepared.restricted(unknown)
+    if not matrix.shape[0]:
+        return []
     if among is not None:
         _, group = connected_components(abs(matrix.T) @ abs(matrix), directed=False)
         wanted = {group[index[key]] for key in among if key in index}

@@ -518,14 +518,17 @@ def test_resources_of_duckdb_come_from_settings(tmp_path):
         "memory_limit": "3GB",
         "threads": 1,
         "temp_directory": str(tmp_path / "spill"),
+        "preserve_insertion_order": False,
     }
     with ingest.connect(tmp_path / "x.duckdb", settings) as con:
         got = dict(
             con.execute(
-                "select name, value from duckdb_settings() where name in ('threads', 'temp_directory', 'memory_limit')"
+                "select name, value from duckdb_settings() where name in "
+                "('threads', 'temp_directory', 'memory_limit', 'preserve_insertion_order')"
             ).fetchall()
         )
     assert got["threads"] == "1" and got["temp_directory"] == str(tmp_path / "spill")
+    assert got["preserve_insertion_order"] == "false"
     assert got["memory_limit"] == "2.7 GiB"  # 3 GB as DuckDB reports it
     default = resolve_settings({"VRR_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")}).duckdb_settings()
     assert default["memory_limit"] == "2GB" and default["temp_directory"] == str(tmp_path / ".w.duckdb.spill")

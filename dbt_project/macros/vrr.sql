@@ -97,7 +97,7 @@
 {% macro uptake_by_cohort(relation, extra_columns=[], columns=none) -%}
     {%- set columns = columns or [
         'force_code', 'has_request', 'requests', 'reviews_completed', 'reviews_overturned',
-        'days_notification_to_request', 'victim_pseudonym',
+        'days_notification_to_request', 'victim_number',
     ] -%}
     {%- set cohorts = [
         ('all', "'All'"),
@@ -128,9 +128,48 @@
         cast(sum(reviews_overturned) as bigint) as reviews_overturned,
         median(days_notification_to_request::double)
             filter (where has_request and days_notification_to_request is not null) as median_days_to_request,
-        count(*) filter (where has_request and days_notification_to_request is not null) as decisions_timed_to_request,
-        count(distinct nullif(victim_pseudonym, '')) as eligible_victims,
-        count(distinct nullif(victim_pseudonym, '')) filter (where has_request) as victims_with_request
+        count(*) filter (where has_request and days_notification_to_request is not null) as decisions_timed_to_request
+{%- endmacro %}
+
+{#- The distinct-victim counts of the uptake marts as common table expressions, the last named `victims`
+    (eligible_victims and victims_with_request by period, force_code and cohort; force_code 'ALL' over all
+    forces), from cohort rows `relation` (uptake_by_cohort with a victim_number column, null for a blank victim).
+    Two plain group-bys (one row per victim and group, then a count) rather than count(distinct) beside the
+    other counts: a distinct aggregate in a grouping-sets query is several times slower (55 s against 10 s for
+    vrr_uptake at 10 million decisions). A victim counts once over all forces, however many forces they are in. -#}
+{% macro victim_counts(relation) -%}
+victims_by_force as (
+    select
+        period_start, force_code, cohort_dimension, cohort_value, victim_number,
+        bool_or(has_request) as has_request
+    from {{ relation }}
+    where victim_number is not null
+    group by period_start, force_code, cohort_dimension, cohort_value, victim_number
+),
+
+victims_all_forces as (
+    select
+        period_start, cohort_dimension, cohort_value, victim_number,
+        bool_or(has_request) as has_request
+    from victims_by_force
+    group by period_start, cohort_dimension, cohort_value, victim_number
+),
+
+victims as (
+    select
+        period_start, force_code, cohort_dimension, cohort_value,
+        count(*) as eligible_victims,
+        cast(count_if(has_request) as bigint) as victims_with_request
+    from victims_by_force
+    group by period_start, force_code, cohort_dimension, cohort_value
+    union all
+    select
+        period_start, 'ALL' as force_code, cohort_dimension, cohort_value,
+        count(*) as eligible_victims,
+        cast(count_if(has_request) as bigint) as victims_with_request
+    from victims_all_forces
+    group by period_start, cohort_dimension, cohort_value
+)
 {%- endmacro %}
 
 {#- The figures of the uptake marts from their counts (relation `counts`), in the marts' column order. -#}

@@ -15,8 +15,24 @@ load_info as (
     select as_at_date from {{ ref('int_load_as_at') }}
 ),
 
+victims_named as (
+    select distinct victim_pseudonym from eligible where nullif(victim_pseudonym, '') is not null
+),
+
+victim_numbers as (
+    -- each victim of these decisions as a number: the distinct-victim counts group numbers, not pseudonyms
+    select victim_pseudonym, row_number() over (order by victim_pseudonym) as victim_number
+    from victims_named
+),
+
+numbered as (
+    select eligible.*, victim_numbers.victim_number
+    from eligible
+    left join victim_numbers on eligible.victim_pseudonym = victim_numbers.victim_pseudonym
+),
+
 by_cohort as (
-    {{ uptake_by_cohort('eligible') }}
+    {{ uptake_by_cohort('numbered') }}
 ),
 
 counts as (
@@ -30,6 +46,8 @@ counts as (
     {{ by_force_and_all(['cohort_dimension', 'cohort_value']) }}
 ),
 
+{{ victim_counts('by_cohort') }},
+
 final as (
     select
         counts.period_start,
@@ -42,10 +60,16 @@ final as (
         load_info.as_at_date,
         {{ counting_basis('cohort') }} as counting_basis,
         counts.decisions_timed_to_request,
-        counts.eligible_victims,
-        counts.victims_with_request
+        coalesce(victims.eligible_victims, 0) as eligible_victims,
+        coalesce(victims.victims_with_request, 0) as victims_with_request
     from counts
     cross join load_info
+    left join victims
+        on
+            counts.period_start = victims.period_start
+            and counts.force_code = victims.force_code
+            and counts.cohort_dimension = victims.cohort_dimension
+            and counts.cohort_value is not distinct from victims.cohort_value
 )
 
 select * from final
