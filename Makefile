@@ -58,8 +58,12 @@ full-refresh: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 bench: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m bench.run $(BENCH_SIZES)
 
+# On TEST_WORKERS processes (pytest-xdist; 0 for one process), each taking the next group of tests in the order
+# they are collected; tests/conftest.py says which tests go together.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) browser $(DAGSTER_HOME)/dagster.yaml manifest
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # Twenty runs in a row with a reader holding the warehouse (left out of `make test`; CI runs it after `make test`).
 soak: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest

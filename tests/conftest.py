@@ -1,9 +1,12 @@
 """Shared fixtures: the dbt manifest, an isolated Dagster instance, and a helper that runs the whole job."""
 
 import contextlib
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,15 +14,77 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DBT_DIR = ROOT / "dbt_project"
 TEST_KEY = "test-pseudonym-key"
+GROUPS_FILE = pytest.StashKey[Path]()
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
 
 def pytest_sessionstart(session):
-    """Prepare the dbt manifest before any test imports the definitions (nothing parses at import time)."""
+    """Prepare the dbt manifest before any test imports the definitions (nothing parses at import time). On
+    several processes (pytest-xdist, as `make test` runs) the main process does it once, before the workers start."""
+    if hasattr(session.config, "workerinput"):
+        return
     dbt = Path(sys.executable).parent / "dbt"
     subprocess.run([str(dbt if dbt.exists() else "dbt"), "parse", "--quiet"], cwd=DBT_DIR, check=True)
+
+
+# --------------------------------------------------------------------------- several processes (pytest-xdist)
+# `make test` runs the suite on two workers with --dist loadgroup. Which tests go to one worker together: every test
+# that reads the session's sample run (built once, and run again by some of those tests in the same order as on one
+# process), and otherwise a module's tests (its module-scoped fixtures are built once; none of them is shared
+# between tests that read the sample run and tests that do not). pytest-xdist's own grouping (xdist_group marks)
+# sends the groups to the main process by rewriting test ids, which pytest 9.2 no longer takes, so the groups go
+# by a file instead: each worker writes the group of every test it collected, and the scheduler below reads them.
+GROUPS = "vrr_test_groups"
+
+
+def group_of(item: pytest.Item) -> str:
+    return "sample_run" if "sample_run" in item.fixturenames else item.nodeid.split("::", 1)[0]
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput") and config.pluginmanager.hasplugin("xdist"):
+        folder = Path(tempfile.mkdtemp(prefix="vrr-test-groups-"))
+        config.stash[GROUPS_FILE] = folder / "groups.json"
+
+
+def pytest_unconfigure(config):
+    if GROUPS_FILE in config.stash:
+        shutil.rmtree(config.stash[GROUPS_FILE].parent, ignore_errors=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """(main process) Tell each worker where to write the groups."""
+    node.workerinput[GROUPS] = str(node.config.stash[GROUPS_FILE])
+
+
+def pytest_collection_modifyitems(config, items):
+    """(each worker) Write the group of every test collected."""
+    if GROUPS in getattr(config, "workerinput", {}):
+        path = Path(config.workerinput[GROUPS])
+        mine = path.with_name(f"{path.name}.{config.workerinput['workerid']}")
+        mine.write_text(json.dumps({item.nodeid: group_of(item) for item in items}))
+        mine.replace(path)  # whole: the workers collect the same tests, so either one's file will do
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """(main process) --dist loadgroup: xdist's scheduling by scope, the scope of a test being its group."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:  # all workers have collected (and written) by the time tests are scheduled
+                self.groups = json.loads(config.stash[GROUPS_FILE].read_text())
+            return self.groups[nodeid]
+
+    return GroupScheduling(config, log)
 
 
 class PipelineRun:

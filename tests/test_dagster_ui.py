@@ -119,7 +119,7 @@ def wait_for_run(port: int, log: Path) -> dict:
         runs = graphql(port, RUNS)["runsOrError"]["results"]
         if runs and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
             return runs[0]
-        time.sleep(5)
+        time.sleep(1)
     pytest.fail(f"the run did not finish in {RUN_TIMEOUT} s: {log.read_text()[-3000:]}")
 
 

@@ -185,12 +185,16 @@ def test_row_defects_never_crash_and_every_row_reconciles(tmp_path_factory, case
 
 
 def dbt_figures(build: Path) -> None:
+    """The models up to vrr_uptake, built into the ingested build file. dbt's own files (manifest, compiled SQL) go
+    beside the build, not into the project's target folder, which other tests' runs read at the same time."""
     dbt = Path(sys.executable).parent / "dbt"
     subprocess.run(
         [
             str(dbt),
             "build",
             "--quiet",
+            "--target-path",
+            str(build.parent / "dbt_target"),
             "--vars",
             json.dumps({"warehouse_path": str(build)}),
             "--select",
