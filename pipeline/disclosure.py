@@ -232,16 +232,16 @@ class RelationMatrix:
     one column of zeros for the counts in none."""
 
     def __init__(self, relations: Iterable[Relation]):
+        relations = list(relations)
         self.column: dict[Hashable, int] = {}
         rows, cols, data = [], [], []
-        n_rows = 0
-        for n_rows, relation in enumerate(relations, start=1):
+        for row, relation in enumerate(relations):
             for member, sign in _signed(relation):
-                rows.append(n_rows - 1)
+                rows.append(row)
                 cols.append(self.column.setdefault(member, len(self.column)))
                 data.append(float(sign))
         self.zero = len(self.column)
-        matrix = sparse.csc_matrix((data, (rows, cols)), shape=(n_rows, self.zero + 1))
+        matrix = sparse.csc_matrix((data, (rows, cols)), shape=(len(relations), self.zero + 1))
         matrix.sum_duplicates()
         matrix.eliminate_zeros()  # a count that cancels out of a relation is not in it
         self.matrix = matrix
