@@ -34,15 +34,24 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def write_copy(warehouse_path: Path, published_path: Path, run_id: str, about: list[tuple[str, str]]) -> dict[str, int]:
-    """Copy the marts and reference tables of the warehouse into the analysts' file and swap it in; returns
-    the rows of each table copied. In the copy, schema `main` holds a view of each mart under its own name, so
+def write_copy(
+    warehouse_path: Path,
+    published_path: Path,
+    run_id: str,
+    about: list[tuple[str, str]],
+    duckdb_settings: dict | None = None,
+) -> dict[str, int]:
+    """Copy the marts and reference tables of the warehouse into the analysts' file and swap it in, with DuckDB's
+    resources from `duckdb_settings` (the run's memory limit, threads and spill folder); returns the rows of each
+    table copied. In the copy, schema `main` holds a view of each mart under its own name, so
     `SHOW TABLES` (or the CLI's `.tables`) lists the marts and `select * from vrr_uptake` works."""
     staged = staging_path(published_path, run_id)
     for path in (staged, staged.with_name(staged.name + ".wal")):
         path.unlink(missing_ok=True)
     published_path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as con:
+        for name, value in (duckdb_settings or {}).items():
+            con.execute(f"set {name} = ?", [value])
         con.execute(f"attach {_literal(str(warehouse_path))} as {SOURCE} (read_only)")
         con.execute(f"attach {_literal(str(staged))} as {ALIAS} (storage_version '{STORAGE_VERSION}')")
         try:

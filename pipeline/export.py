@@ -1,8 +1,6 @@
 """Publishing: disclosure control over the checked build, the swap that publishes it as the warehouse, and each
 complete quarter's review pack (workbook, CSV files, HTML page, manifest), every pack folder swapped in whole."""
 
-import hashlib
-import json
 import shutil
 from pathlib import Path
 
@@ -168,7 +166,9 @@ def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> 
         as_at = as_at_date(con)
         marts = marts_metadata(con)
         about = analysts.about_rows(con, context.run_id, settings.disclosure_threshold)
-    copied = analysts.write_copy(settings.warehouse_path, settings.analysts_path, context.run_id, about)
+    copied = analysts.write_copy(
+        settings.warehouse_path, settings.analysts_path, context.run_id, about, settings.duckdb_settings()
+    )
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(settings.warehouse_path)),
@@ -205,127 +205,26 @@ def input_files(con) -> list[dict]:
     return [dict(zip(keys, f, strict=True)) for f in files]
 
 
-PACK_FILES = {
-    "xlsx": "The accessible spreadsheet: cover, contents, notes and one table per worksheet.",
-    "html": "This page: the main figures with charts.",
-    "csv": "Tidy CSV files of the same tables, each figure with its own marker column, and a data dictionary.",
-    "manifest": "What went into the pack: input files, as-at date, code version, disclosure settings and the "
-    "SHA-256 of every file.",
-    "sums": "SHA256SUMS: check the folder with `sha256sum -c SHA256SUMS`.",
-}
-
-
-def pack_fingerprint(info: publication.PackInfo, tables: list, revisions: list[dict], inputs: list[dict]) -> str:
-    """SHA-256 of everything a pack shows: the same fingerprint means the same files."""
-    content = {
-        "code": warehouse.export_code_fingerprint(),
-        "info": [
-            info.label,
-            info.as_at.isoformat(),
-            info.threshold,
-            info.contact,
-            info.version,
-            [sorted((k, str(v)) for k, v in r.items()) for r in info.eligibility_rules],
-        ],
-        "tables": [
-            [
-                t.name,
-                [
-                    [
-                        repr(row[c.name])
-                        if not isinstance(row[c.name], pack.Figure)
-                        else [row[c.name].value, list(row[c.name].markers)]
-                        for c in t.columns
-                    ]
-                    + [row["provisional"]]
-                    for row in t.rows
-                ],
-            ]
-            for t in tables
-        ],
-        "revisions": revisions,
-        "inputs": inputs,
-    }
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def published_fingerprint(folder: Path) -> str | None:
-    """The fingerprint of a published pack whose files are all as its SHA256SUMS says, else None."""
-    sums, manifest = folder / atomic.SUMS_NAME, folder / "manifest.json"
-    if not sums.exists() or not manifest.exists():
-        return None
-    for line in sums.read_text(encoding="utf-8").splitlines():
-        digest, name = line.split("  ", 1)
-        path = folder / name
-        if not path.is_file() or atomic.sha256_of(path) != digest:
-            return None
-    return json.loads(manifest.read_text(encoding="utf-8")).get("content_sha256")
-
-
-def write_pack(
-    control: pack.Control, quarter, folder: Path, previous: Path | None, settings: Settings, inputs: list[dict]
-) -> dict | None:
-    """Write one quarter's pack into `folder` (a staging folder) and return its manifest; None when the published
-    pack `previous` already shows exactly this (nothing to write)."""
-    info = publication.PackInfo(
-        quarter,
-        export_label(quarter),
-        control.data.as_at,
-        control.threshold,
-        settings.pack_contact,
-        __version__,
-        control.data.eligibility_rules,
-    )
-    tables = control.tables(quarter)
-    current = publication.current_figures(tables)
-    before, before_revisions = publication.read_previous(previous, tables)
-    revisions = publication.revisions_between(before, before_revisions, current, tables)
-    fingerprint = pack_fingerprint(info, tables, revisions, inputs)
-    if previous is not None and published_fingerprint(previous) == fingerprint:
-        return None
-    revised = publication.revised_keys(revisions)
-    (folder / "csv").mkdir(parents=True)
-    for table in tables:
-        publication.write_tidy_csv(folder / "csv" / f"{table.name}.csv", table, revised)
-    publication.write_revisions_csv(folder / "csv" / "revisions.csv", revisions)
-    publication.write_dictionary(folder / "csv" / "data_dictionary.csv", tables)
-    publication.write_workbook(folder / f"{info.stem}.xlsx", info, tables, revisions)
-    files = [
-        {"name": f"{info.stem}.xlsx", "description": PACK_FILES["xlsx"]},
-        {"name": "csv/data_dictionary.csv", "description": PACK_FILES["csv"]},
-        {"name": "manifest.json", "description": PACK_FILES["manifest"]},
-        {"name": "SHA256SUMS", "description": PACK_FILES["sums"]},
-    ]
-    from pipeline import report  # the page's charts (Altair, vl-convert): imported by the export only
-
-    html = report.render_report(publication.report_data(info, tables, files))
-    (folder / f"{info.stem}.html").write_text(html, encoding="utf-8")
-    manifest = {
-        "package": "vrr-uptake",
-        "package_version": __version__,
-        "pack": info.label,
-        "period_label": info.period_label,
-        "period": info.period_name,
-        "as_at_date": info.as_at.isoformat(),
-        "provisional": bool(tables[0].rows and tables[0].rows[0]["provisional"]),
-        "input_files": inputs,
-        "disclosure": {
-            "threshold": control.threshold,
-            "rules": dict(pack.disclosure.RULE_TEXT),
-            "cells_withheld_by_rule": publication.withheld_counts(tables),
-        },
-        "revised_figures": len(revisions),
-        "content_sha256": fingerprint,
-        "tables": {table.name: len(table.rows) for table in tables},
-    }
-    manifest["files"] = {
-        path.relative_to(folder).as_posix(): atomic.sha256_of(path)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    atomic.write_sha256sums(folder)
-    return manifest
+def pack_jobs(
+    control: pack.Control, quarters: list, settings: Settings, staging: Path, inputs: list[dict]
+) -> list[publication.PackJob]:
+    """The pack of each quarter, to be written in `staging`/<label> and to replace the published pack, if any."""
+    jobs = []
+    for quarter in quarters:
+        label = export_label(quarter)
+        info = publication.PackInfo(
+            quarter,
+            label,
+            control.data.as_at,
+            control.threshold,
+            settings.pack_contact,
+            __version__,
+            control.data.eligibility_rules,
+        )
+        final = settings.export_dir / label
+        previous = final if final.is_dir() else None
+        jobs.append(publication.PackJob(info, control.tables(quarter), staging / label, previous, inputs))
+    return jobs
 
 
 @dg.asset(
@@ -360,15 +259,13 @@ def quarterly_export(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.
         )
     requested = quarters_in_window(window.start, window.end)
     complete = [q for q in requested if q in set(control.data.quarters)]
-    for quarter in complete:
-        label = export_label(quarter)
-        final = settings.export_dir / label
-        manifest = write_pack(control, quarter, staging / label, final if final.is_dir() else None, settings, inputs)
+    jobs = pack_jobs(control, complete, settings, staging, inputs)
+    for job, manifest in zip(jobs, publication.write_packs(jobs, settings.pack_processes), strict=True):
         if manifest is None:
-            unchanged.append(label)
+            unchanged.append(job.info.label)
             continue
-        written[label] = manifest
-        atomic.publish_folder(staging / label, final)
+        written[job.info.label] = manifest
+        atomic.publish_folder(job.folder, settings.export_dir / job.info.label)
     removed = []
     for quarter in requested:
         folder = settings.export_dir / export_label(quarter)

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
+import json
+import multiprocessing
+import threading
 import warnings
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from pipeline import disclosure
+from pipeline import __version__, atomic, disclosure, warehouse
 from pipeline.pack import (
     NOT_APPLICABLE,
     PROVISIONAL,
@@ -723,3 +728,172 @@ def withheld_counts(tables: list[Table]) -> dict[str, int]:
                 if row[column.name].withheld:
                     out[row[column.name].rule] += 1
     return out
+
+
+# --------------------------------------------------------------------------- writing a pack
+
+
+PACK_FILES = {
+    "xlsx": "The accessible spreadsheet: cover, contents, notes and one table per worksheet.",
+    "html": "This page: the main figures with charts.",
+    "csv": "Tidy CSV files of the same tables, each figure with its own marker column, and a data dictionary.",
+    "manifest": "What went into the pack: input files, as-at date, code version, disclosure settings and the "
+    "SHA-256 of every file.",
+    "sums": "SHA256SUMS: check the folder with `sha256sum -c SHA256SUMS`.",
+}
+
+
+def pack_fingerprint(info: PackInfo, tables: list, revisions: list[dict], inputs: list[dict]) -> str:
+    """SHA-256 of everything a pack shows: the same fingerprint means the same files."""
+    content = {
+        "code": warehouse.export_code_fingerprint(),
+        "info": [
+            info.label,
+            info.as_at.isoformat(),
+            info.threshold,
+            info.contact,
+            info.version,
+            [sorted((k, str(v)) for k, v in r.items()) for r in info.eligibility_rules],
+        ],
+        "tables": [
+            [
+                t.name,
+                [
+                    [
+                        repr(row[c.name])
+                        if not isinstance(row[c.name], Figure)
+                        else [row[c.name].value, list(row[c.name].markers)]
+                        for c in t.columns
+                    ]
+                    + [row["provisional"]]
+                    for row in t.rows
+                ],
+            ]
+            for t in tables
+        ],
+        "revisions": revisions,
+        "inputs": inputs,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def published_fingerprint(folder: Path) -> str | None:
+    """The fingerprint of a published pack whose files are all as its SHA256SUMS says, else None."""
+    sums, manifest = folder / atomic.SUMS_NAME, folder / "manifest.json"
+    if not sums.exists() or not manifest.exists():
+        return None
+    for line in sums.read_text(encoding="utf-8").splitlines():
+        digest, name = line.split("  ", 1)
+        path = folder / name
+        if not path.is_file() or atomic.sha256_of(path) != digest:
+            return None
+    return json.loads(manifest.read_text(encoding="utf-8")).get("content_sha256")
+
+
+@dataclass
+class PackJob:
+    """One quarter's pack to write: what it shows, the staging folder to write it in, and the published pack it
+    replaces (None: none yet)."""
+
+    info: PackInfo
+    tables: list[Table]
+    folder: Path
+    previous: Path | None
+    inputs: list[dict]
+
+
+def write_packs(jobs: list[PackJob], processes: int = 1) -> list[dict | None]:
+    """Write the packs (see write_pack), `processes` at a time, and return their manifests in the order given.
+
+    A pack is pure Python work (gptables, Altair), so threads would take turns: the run's own process writes packs
+    and so do `processes - 1` worker processes beside it, each taking the next pack not yet taken until none is
+    left. Workers are started fresh (spawn: nothing of the run's threads or open files is copied into them) and
+    are sent only a pack's tables. One process writes them one after another with no worker at all."""
+    results: list[dict | None] = [None] * len(jobs)
+    workers = min(processes, len(jobs)) - 1
+    if workers < 1:
+        return [write_pack(job) for job in jobs]
+    queue = iter(range(len(jobs)))
+    lock, failed = threading.Lock(), threading.Event()
+
+    def take() -> int | None:
+        with lock:
+            return None if failed.is_set() else next(queue, None)
+
+    def work(write) -> None:
+        try:
+            while (i := take()) is not None:
+                results[i] = write(jobs[i])
+        except BaseException:
+            failed.set()  # the others stop after the pack in hand
+            raise
+
+    context = multiprocessing.get_context("spawn")
+    with (
+        ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
+        ThreadPoolExecutor(max_workers=workers) as senders,
+    ):
+        sent = [senders.submit(work, lambda job: pool.submit(write_pack, job).result()) for _ in range(workers)]
+        try:
+            work(write_pack)
+        finally:
+            errors = [future.exception() for future in sent]
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
+
+
+def write_pack(job: PackJob) -> dict | None:
+    """Write one quarter's pack into job.folder (a staging folder) and return its manifest; None when the published
+    pack job.previous already shows exactly this (nothing to write)."""
+    info, tables, folder, previous, inputs = job.info, job.tables, job.folder, job.previous, job.inputs
+    current = current_figures(tables)
+    before, before_revisions = read_previous(previous, tables)
+    revisions = revisions_between(before, before_revisions, current, tables)
+    fingerprint = pack_fingerprint(info, tables, revisions, inputs)
+    if previous is not None and published_fingerprint(previous) == fingerprint:
+        return None
+    revised = revised_keys(revisions)
+    (folder / "csv").mkdir(parents=True)
+    for table in tables:
+        write_tidy_csv(folder / "csv" / f"{table.name}.csv", table, revised)
+    write_revisions_csv(folder / "csv" / "revisions.csv", revisions)
+    write_dictionary(folder / "csv" / "data_dictionary.csv", tables)
+    write_workbook(folder / f"{info.stem}.xlsx", info, tables, revisions)
+    files = [
+        {"name": f"{info.stem}.xlsx", "description": PACK_FILES["xlsx"]},
+        {"name": "csv/data_dictionary.csv", "description": PACK_FILES["csv"]},
+        {"name": "manifest.json", "description": PACK_FILES["manifest"]},
+        {"name": "SHA256SUMS", "description": PACK_FILES["sums"]},
+    ]
+    from pipeline import report  # the page's charts (Altair, vl-convert): imported by the export only
+
+    html = report.render_report(report_data(info, tables, files))
+    (folder / f"{info.stem}.html").write_text(html, encoding="utf-8")
+    manifest = {
+        "package": "vrr-uptake",
+        "package_version": __version__,
+        "pack": info.label,
+        "period_label": info.period_label,
+        "period": info.period_name,
+        "as_at_date": info.as_at.isoformat(),
+        "provisional": bool(tables[0].rows and tables[0].rows[0]["provisional"]),
+        "input_files": inputs,
+        "disclosure": {
+            "threshold": info.threshold,
+            "rules": dict(disclosure.RULE_TEXT),
+            "cells_withheld_by_rule": withheld_counts(tables),
+        },
+        "revised_figures": len(revisions),
+        "content_sha256": fingerprint,
+        "tables": {table.name: len(table.rows) for table in tables},
+    }
+    manifest["files"] = {
+        path.relative_to(folder).as_posix(): atomic.sha256_of(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic.write_sha256sums(folder)
+    return manifest

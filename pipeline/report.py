@@ -7,6 +7,7 @@ shown in the tables, so its drawing carries no more than the tables beside it.
 """
 
 import datetime as dt
+import functools
 import re
 import textwrap
 from decimal import ROUND_HALF_UP, Decimal
@@ -148,10 +149,14 @@ def _in_order(values) -> list:
 # ---------------------------------------------------------------- the charts
 
 
-def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    """One sober style for every chart: dark text, light grid, no chart border."""
-    return (
-        chart.configure(font=FONT, background="white", aria=False)
+@functools.cache
+def _config() -> dict:
+    """One sober style for every chart: dark text, light grid, no chart border. The `config` of a chart's
+    specification, worked out once: set on each chart's dictionary, not by Altair's configure methods, each of which
+    copies the whole chart (with its data)."""
+    styled = (
+        alt.Chart()
+        .configure(font=FONT, background="white", aria=False)
         .configure_view(stroke=None)
         .configure_mark(aria=False)
         .configure_axis(
@@ -200,6 +205,7 @@ def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
             title=None,
         )
     )
+    return styled.to_dict(validate=False)["config"]
 
 
 def _title(spec: dict, key: str, width: int, extra: tuple[str, ...] = ()) -> alt.TitleParams:
@@ -491,7 +497,9 @@ def _completeness(key: str, spec: dict, pack: dict) -> dict:
 
 def _svg(chart, key: str, title: str, description: str) -> str:
     """The chart as inline SVG: one accessible image named by its title and described by a sentence."""
-    svg = vl_convert.vegalite_to_svg(_config(chart).to_dict(validate=False), vl_version=VEGALITE_VERSION)
+    spec = chart.to_dict(validate=False)
+    spec["config"] = _config()
+    svg = vl_convert.vegalite_to_svg(spec, vl_version=VEGALITE_VERSION)
     # Vega's own ARIA markup is dropped: the picture is one image, its figures are in the table beside it.
     vega_aria = re.compile(r'\s(?:role|aria-[a-z]+)="[^"]*"')
     svg = re.sub(r"<[^>]+>", lambda tag: vega_aria.sub("", tag.group(0)), svg)

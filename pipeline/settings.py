@@ -49,6 +49,12 @@ class Settings:
     # Publish a compacted copy of the build when more than this share of its file is free blocks.
     compact_free_share: float = DEFAULT_COMPACT_FREE_SHARE
     published_path: Path | None = None  # the analysts' copy; None: vrr_published.duckdb beside the warehouse
+    export_processes: int = 0  # processes writing review packs at once; 0: one per core
+
+    @property
+    def pack_processes(self) -> int:
+        """How many review packs are written at once (VRR_EXPORT_PROCESSES, default one per core)."""
+        return self.export_processes or os.cpu_count() or 1
 
     @property
     def analysts_path(self) -> Path:
@@ -99,6 +105,15 @@ def _seconds(value: str | None, default: float) -> float:
     return seconds
 
 
+def _processes(value: str | None) -> int:
+    """VRR_EXPORT_PROCESSES: a whole number, 1 or more (blank: one per core)."""
+    if not value:
+        return 0
+    if not value.strip().isdigit() or int(value) < 1:
+        raise RuntimeError(f"VRR_EXPORT_PROCESSES must be a whole number of processes (1 or more), not {value!r}.")
+    return int(value)
+
+
 def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read VRR_LANDING_DIR, VRR_WAREHOUSE_PATH, VRR_EXPORT_DIR, VRR_PUBLISHED_PATH, VRR_PSEUDONYM_KEY,
     VRR_DISCLOSURE_THRESHOLD, VRR_PACK_CONTACT and DuckDB's resources VRR_DUCKDB_MEMORY_LIMIT (e.g. 4GB),
@@ -108,7 +123,8 @@ def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
     given, a demo pseudonym key. With a real landing folder and no key it refuses to start (fail closed).
     VRR_LOCK_WAIT_SECONDS: how long a run waits for another run holding the warehouse (default 30 minutes).
     VRR_COMPACT_FREE_SHARE: the share of free blocks in a finished build above which the publish step writes a
-    compacted copy (default 0.2).
+    compacted copy (default 0.2). VRR_EXPORT_PROCESSES: how many review packs are written at once (default one
+    per core; 1 writes them one after another in the run's own process).
     """
     env = os.environ if environ is None else environ
     landing = env.get("VRR_LANDING_DIR") or ""
@@ -134,4 +150,5 @@ def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
         duckdb_threads=int(env.get("VRR_DUCKDB_THREADS") or 0),
         duckdb_temp_directory=_path(env["VRR_DUCKDB_TEMP_DIR"], "") if env.get("VRR_DUCKDB_TEMP_DIR") else None,
         compact_free_share=_share(env.get("VRR_COMPACT_FREE_SHARE")),
+        export_processes=_processes(env.get("VRR_EXPORT_PROCESSES")),
     )

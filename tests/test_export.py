@@ -73,3 +73,44 @@ def test_packs_made_by_other_code_are_not_current(tmp_path, monkeypatch):
     assert warehouse.exports_current(published, exports)
     published.write_bytes(b"published again, by another run")
     assert not warehouse.exports_current(published, exports)
+
+
+def sample_jobs(sample_run, folder, quarters: int):
+    """The packs of the sample's last `quarters` quarters, to be written afresh into `folder` (no previous pack)."""
+    import dataclasses
+
+    import duckdb
+
+    from pipeline import export, pack
+    from pipeline.settings import resolve_settings
+
+    settings = resolve_settings(sample_run.env())
+    with duckdb.connect(str(sample_run.warehouse), read_only=True) as con:
+        control = pack.control(pack.read_marts(con), settings.disclosure_threshold)
+        inputs = export.input_files(con)
+    jobs = export.pack_jobs(control, control.data.quarters[-quarters:], settings, folder, inputs)
+    return [dataclasses.replace(job, previous=None) for job in jobs]
+
+
+def test_packs_written_side_by_side_equal_those_written_one_after_another(sample_run, tmp_path):
+    """Worker processes write the same bytes as the run's own process: every file of five packs written by three
+    processes equals the same pack written by one, and the pack the run published."""
+    from pipeline.publication import write_packs
+
+    one = write_packs(sample_jobs(sample_run, tmp_path / "one", 5), processes=1)
+    three = write_packs(sample_jobs(sample_run, tmp_path / "three", 5), processes=3)
+    assert three == one and len(one) == 5 and all(one)
+    for manifest in one:
+        for name in manifest["files"]:
+            written = {(tmp_path / run / manifest["pack"] / name).read_bytes() for run in ("one", "three")}
+            assert written == {(sample_run.exports / manifest["pack"] / name).read_bytes()}, name
+
+
+def test_a_pack_that_cannot_be_written_fails_the_export(sample_run, tmp_path):
+    """Whichever process writes it (the run's own or a worker), the error reaches the export."""
+    from pipeline.publication import write_packs
+
+    jobs = sample_jobs(sample_run, tmp_path, 4)
+    (jobs[2].folder / "csv").mkdir(parents=True)  # a pack cannot be written where one already is
+    with pytest.raises(FileExistsError):
+        write_packs(jobs, processes=2)
