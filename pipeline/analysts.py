@@ -5,12 +5,14 @@ with one rename, so a reader sees the old copy or the new one, never a mix."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
 
-from pipeline import __version__
+from pipeline import __version__, warehouse
 
 # The oldest storage format that keeps everything the marts use (comments included); DuckDB 1.2 and later read it.
 STORAGE_VERSION = "v1.2.0"
@@ -34,57 +36,117 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def marker_path(published_path: Path) -> Path:
+    """Beside the copy: which published warehouse it was copied from, and by which code."""
+    return published_path.with_name(f".{published_path.name}.source")
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of the code that writes the copy: a copy written by other code is never brought up to date."""
+    return hashlib.sha256(__version__.encode() + Path(__file__).read_bytes()).hexdigest()
+
+
 def write_copy(
     warehouse_path: Path,
     published_path: Path,
     run_id: str,
     about: list[tuple[str, str]],
     duckdb_settings: dict | None = None,
-) -> dict[str, int]:
+    built_on: str | None = None,
+    compact_free_share: float = 0.2,
+) -> tuple[dict[str, int], str]:
     """Copy the marts and reference tables of the warehouse into the analysts' file and swap it in, with DuckDB's
     resources from `duckdb_settings` (the run's memory limit, threads and spill folder); returns the rows of each
-    table copied. In the copy, schema `main` holds a view of each mart under its own name, so
-    `SHOW TABLES` (or the CLI's `.tables`) lists the marts and `select * from vrr_uptake` works."""
+    table copied. In the copy, schema `main` holds a view of each mart under its own name, so `SHOW TABLES` (or the
+    CLI's `.tables`) lists the marts and `select * from vrr_uptake` works.
+
+    `built_on`: the identity of the warehouse that this one was built on incrementally (None: built from scratch).
+    When the published copy was made from that warehouse by this code, the copy is brought up to date rather than
+    written whole: it starts as a copy of the published file, `fct_vrr_decisions` loses and regains only the
+    quarters the build rebuilt (raw.affected_quarters), and every other table, small, is written afresh: the
+    same tables, rows, comments and views as a whole copy (tested). If more than `compact_free_share` of the file
+    is then free blocks (VRR_COMPACT_FREE_SHARE, as for the warehouse), it is written whole instead, so that it does
+    not only grow. Returns (rows of each table, "brought up to date" or "written whole").
+    """
     staged = staging_path(published_path, run_id)
-    for path in (staged, staged.with_name(staged.name + ".wal")):
+    marker = marker_path(published_path)
+    for path in (staged, staged.with_name(staged.name + ".wal"), marker.with_name(marker.name + ".tmp")):
         path.unlink(missing_ok=True)
     published_path.parent.mkdir(parents=True, exist_ok=True)
+    update = (
+        built_on is not None
+        and published_path.exists()
+        and marker.exists()
+        and marker.read_text(encoding="utf-8").split() == [built_on, code_fingerprint()]
+    )
+    rows, whole = None, True
+    if update:
+        shutil.copyfile(published_path, staged)
+        rows = _attached(warehouse_path, staged, duckdb_settings, lambda con: _update(con, about, compact_free_share))
+        if rows is None:  # the mart's columns changed, or too much of the file was left free: written whole
+            for path in (staged, staged.with_name(staged.name + ".wal")):
+                path.unlink(missing_ok=True)
+        whole = rows is None
+    if whole:
+        rows = _attached(warehouse_path, staged, duckdb_settings, lambda con: _copy(con, about), new=True)
+    os.chmod(staged, 0o600)
+    os.replace(staged, published_path)
+    staged_marker = marker.with_name(marker.name + ".tmp")
+    staged_marker.write_text(f"{warehouse.warehouse_identity(warehouse_path)} {code_fingerprint()}\n", encoding="utf-8")
+    os.replace(staged_marker, marker)
+    return rows, "written whole" if whole else "brought up to date"
+
+
+def _attached(warehouse_path: Path, staged: Path, duckdb_settings: dict | None, work, new: bool = False):
+    """work(con) with the warehouse attached read-only as SOURCE and the staged copy as ALIAS (a new file in the
+    analysts' storage format when `new`), then the copy checkpointed and detached."""
     with duckdb.connect() as con:
         for name, value in (duckdb_settings or {}).items():
             con.execute(f"set {name} = ?", [value])
         con.execute(f"attach {_literal(str(warehouse_path))} as {SOURCE} (read_only)")
-        con.execute(f"attach {_literal(str(staged))} as {ALIAS} (storage_version '{STORAGE_VERSION}')")
+        version = f" (storage_version '{STORAGE_VERSION}')" if new else ""
+        con.execute(f"attach {_literal(str(staged))} as {ALIAS}{version}")
         try:
-            rows = _copy(con, about)
+            result = work(con)
+            con.execute(f"checkpoint {ALIAS}")
+            return result
         finally:
             con.execute(f"detach {ALIAS}")
-    os.chmod(staged, 0o600)
-    os.replace(staged, published_path)
-    return rows
 
 
-def _copy(con: duckdb.DuckDBPyConnection, about: list[tuple[str, str]]) -> dict[str, int]:
-    tables = con.execute(
+def _tables(con: duckdb.DuckDBPyConnection, database: str) -> list[tuple[str, str, str | None]]:
+    return con.execute(
         f"""select schema_name, table_name, comment from duckdb_tables()
-            where database_name = '{SOURCE}' and schema_name in ({", ".join(map(_literal, SCHEMAS))})
+            where database_name = '{database}' and schema_name in ({", ".join(map(_literal, SCHEMAS))})
             order by schema_name, table_name"""
     ).fetchall()
-    columns = con.execute(
-        f"""select schema_name, table_name, column_name, comment from duckdb_columns()
-            where database_name = '{SOURCE}' and schema_name in ({", ".join(map(_literal, SCHEMAS))})
-              and comment is not null order by all"""
+
+
+def _columns(con: duckdb.DuckDBPyConnection, database: str, schema: str, table: str) -> list[tuple]:
+    return con.execute(
+        """select column_name, data_type, comment from duckdb_columns()
+           where database_name = ? and schema_name = ? and table_name = ? order by column_index""",
+        [database, schema, table],
     ).fetchall()
+
+
+def _copy(con: duckdb.DuckDBPyConnection, about: list[tuple[str, str]], keep: tuple[str, ...] = ()) -> dict[str, int]:
+    """Write every table of the warehouse's marts and reference schemas into the copy (all but the tables `keep`,
+    already there and up to date), with their comments, marts.about, and the views in `main`."""
+    tables = _tables(con, SOURCE)
     rows: dict[str, int] = {}
     for schema in SCHEMAS:
-        con.execute(f"create schema {ALIAS}.{schema}")
+        con.execute(f"create schema if not exists {ALIAS}.{schema}")
     for schema, table, comment in tables:
         target = f"{ALIAS}.{schema}.{table}"
-        con.execute(f"create table {target} as select * from {SOURCE}.{schema}.{table}")
+        if f"{schema}.{table}" not in keep:
+            con.execute(f"create table {target} as select * from {SOURCE}.{schema}.{table}")
         if comment:
             con.execute(f"comment on table {target} is {_literal(comment)}")
+        for column, _, column_comment in _columns(con, SOURCE, schema, table):
+            if column_comment is not None:
+                con.execute(f'comment on column {target}."{column}" is {_literal(column_comment)}')
         rows[f"{schema}.{table}"] = con.execute(f"select count(*) from {target}").fetchone()[0]
-    for schema, table, column, comment in columns:
-        con.execute(f'comment on column {ALIAS}.{schema}.{table}."{column}" is {_literal(comment)}')
     con.execute(f"create table {ALIAS}.marts.about (item varchar, value varchar)")
     con.executemany(f"insert into {ALIAS}.marts.about values (?, ?)", about)
     con.execute(f"comment on table {ALIAS}.marts.about is {_literal(ABOUT_COMMENT)}")
@@ -98,8 +160,40 @@ def _copy(con: duckdb.DuckDBPyConnection, about: list[tuple[str, str]]) -> dict[
                 f"comment on view {ALIAS}.main.{table} is "
                 f"{_literal(f'The mart marts.{table}, under its own name. ' + (comment or ''))}"
             )
-    con.execute(f"checkpoint {ALIAS}")
     return rows
+
+
+# The one large table, brought up to date by quarter (its key in the incremental dbt model).
+BY_QUARTER = "marts.fct_vrr_decisions"
+
+
+def _update(
+    con: duckdb.DuckDBPyConnection, about: list[tuple[str, str]], compact_free_share: float
+) -> dict[str, int] | None:
+    """Bring a copy of the published copy up to date (see write_copy); None when it should be written whole."""
+    schema, table = BY_QUARTER.split(".")
+    if _columns(con, ALIAS, schema, table) != _columns(con, SOURCE, schema, table):
+        return None
+    affected = f"(select period_start from {SOURCE}.raw.affected_quarters)"
+    views = con.execute(
+        "select view_name from duckdb_views() where database_name = ? and schema_name = 'main' and not internal",
+        [ALIAS],
+    ).fetchall()
+    for (view,) in views:
+        con.execute(f'drop view {ALIAS}.main."{view}"')
+    for old_schema, old_table, _ in _tables(con, ALIAS):
+        if f"{old_schema}.{old_table}" != BY_QUARTER:
+            con.execute(f'drop table {ALIAS}.{old_schema}."{old_table}"')
+    con.execute(f"delete from {ALIAS}.{BY_QUARTER} where period_start in {affected}")
+    con.execute(
+        f"insert into {ALIAS}.{BY_QUARTER} by name select * from {SOURCE}.{BY_QUARTER} where period_start in {affected}"
+    )
+    rows = _copy(con, about, keep=(BY_QUARTER,))
+    con.execute(f"checkpoint {ALIAS}")
+    total_blocks, free_blocks = con.execute(
+        "select total_blocks, free_blocks from pragma_database_size() where database_name = ?", [ALIAS]
+    ).fetchone()
+    return None if total_blocks and free_blocks / total_blocks > compact_free_share else rows
 
 
 COUNTING_BASES = (

@@ -148,12 +148,15 @@ def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> d
     "run has passed (a compacted copy of the build when more than VRR_COMPACT_FREE_SHARE of it is freed space). A "
     "failed or killed run leaves the previous warehouse untouched. Then the analysts' copy at VRR_PUBLISHED_PATH "
     "(marts, reference tables and marts.about, in a storage format DuckDB 1.2 and later read), swapped in the same "
-    "way. Its metadata, read back from the published file after the swap, lists every mart in schema marts with its "
-    "row count, and each mart's columns with their types and comments.",
+    "way: after an incremental build, brought up to date from the copy of the warehouse it built on (only the "
+    "rebuilt quarters of fct_vrr_decisions rewritten). Its metadata, read back from the published file after the "
+    "swap, lists every mart in schema marts with its row count, and each mart's columns with their types and "
+    "comments.",
 )
 def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.MaterializeResult:
     settings = vrr.resolve()
     build = warehouse.build_path(settings.warehouse_path, context.run_id)
+    replaced = warehouse.warehouse_identity(settings.warehouse_path) if settings.warehouse_path.exists() else None
     done = warehouse.publish(build, settings.warehouse_path, settings.compact_free_share, settings.duckdb_settings())
     if done["compacted"]:
         context.log.info(
@@ -166,8 +169,16 @@ def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> 
         as_at = as_at_date(con)
         marts = marts_metadata(con)
         about = analysts.about_rows(con, context.run_id, settings.disclosure_threshold)
-    copied = analysts.write_copy(
-        settings.warehouse_path, settings.analysts_path, context.run_id, about, settings.duckdb_settings()
+        origin = con.execute("select max(warehouse_identity) from raw.build_origin").fetchone()[0]
+    copied, how = analysts.write_copy(
+        settings.warehouse_path,
+        settings.analysts_path,
+        context.run_id,
+        about,
+        settings.duckdb_settings(),
+        # an incremental build of the warehouse just replaced: the copy made from that one is brought up to date
+        built_on=replaced if origin is not None and origin == replaced else None,
+        compact_free_share=settings.compact_free_share,
     )
     return dg.MaterializeResult(
         metadata={
@@ -179,6 +190,7 @@ def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> 
             "free_share_of_build": done["free_share_before"],
             "analysts_copy": dg.MetadataValue.path(str(settings.analysts_path)),
             "analysts_copy_tables": len(copied),
+            "analysts_copy_made": how,
             **marts,
         }
     )

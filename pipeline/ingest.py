@@ -59,6 +59,9 @@ RAW_DDL = (
     "create table if not exists raw.affected_quarters (period_start date)",
     "create table if not exists raw.touched_decisions (decision_id varchar)",
     "create table if not exists raw.ingest_state (raw_layout integer, key_check varchar, models_check varchar)",
+    # The published warehouse this build started as a copy of (warehouse.warehouse_identity); none when the build
+    # started empty (a full build). The analysts' copy is brought up to date from it, not rewritten whole.
+    "create table if not exists raw.build_origin (warehouse_identity varchar)",
     """create table if not exists audit.quarantine_history (
         event varchar, run_id varchar, recorded_at timestamp, source_file varchar, file_sha256 varchar,
         line_number integer, record_key varchar, reason_code varchar)""",
@@ -786,7 +789,9 @@ def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool
     parsed = [contract.read_extract(extract, fingerprints[extract.name]) for extract in plan.to_read]
 
     build = warehouse.start_build(settings.warehouse_path, run_id)
+    origin = None
     if not plan.full:
+        origin = warehouse.warehouse_identity(settings.warehouse_path)
         shutil.copyfile(settings.warehouse_path, build)
     info["build"] = build
     try:
@@ -815,6 +820,9 @@ def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool
             record_affected_quarters(con, plan, [p.extract.name for p in parsed])
             con.execute("delete from raw.ingest_state")
             con.execute("insert into raw.ingest_state values (?, ?, ?)", list(ingest_state(settings.pseudonym_key)))
+            con.execute("delete from raw.build_origin")
+            if origin:
+                con.execute("insert into raw.build_origin values (?)", [origin])
     except BaseException:
         build.unlink(missing_ok=True)
         raise

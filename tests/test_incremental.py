@@ -4,6 +4,7 @@ both ways. A run with nothing new builds nothing and changes nothing."""
 
 import datetime as dt
 import hashlib
+import shutil
 
 import pytest
 
@@ -60,7 +61,7 @@ def marts_and_raw(run: PipelineRun) -> dict[str, list]:
     tables = run.query(
         "select table_schema as s, table_name as t from information_schema.tables "
         "where table_schema in ('marts', 'raw') "
-        "and table_name not in ('quarantine_history', 'affected_quarters', 'touched_decisions') "
+        "and table_name not in ('quarantine_history', 'affected_quarters', 'touched_decisions', 'build_origin') "
         "order by 1, 2"
     )
     out = {}
@@ -93,6 +94,8 @@ def runs(tmp_path_factory):
     write_csv(landing / "vrr_requests_2024-03-01.csv", R, [request("R1", "D1", "2024-02-01")])
     run = PipelineRun(tmp, landing)
     assert run().success
+    first_copy = tmp / "first_copy.duckdb"  # the analysts' copy of the first warehouse, kept for a test below
+    shutil.copyfile(run.warehouse.with_name("vrr_published.duckdb"), first_copy)
     # a new extract of each kind, and a changed file: the first extract re-sent with one more decision
     write_csv(landing / "decisions_2024-06-01.csv", D, SECOND)
     write_csv(
@@ -140,6 +143,48 @@ def test_only_the_affected_quarters_are_rebuilt(runs):
     }
     assert fct["D4"]["outcome_code"] == "14"
     assert run.query("select * from marts.vrr_uptake where period_start = '2023-07-01'") == []
+
+
+def copy_contents(path) -> dict:
+    """What an analysts' copy holds: its catalogue (schemas, tables, columns, views, their comments, row counts)
+    and every table's rows, sorted."""
+    import duckdb
+
+    from pipeline import warehouse
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        database = con.execute("select current_database()").fetchone()[0]
+        found = warehouse.catalog(con, database)
+        for schema, table, _ in found["tables"]:
+            found[f"{schema}.{table}"] = con.execute(f'select * from {schema}."{table}" order by all').fetchall()
+    return found
+
+
+def test_the_analysts_copy_is_brought_up_to_date_to_what_a_whole_copy_holds(runs, tmp_path):
+    """After an incremental build, the copy of the warehouse it was built on is brought up to date (only the
+    rebuilt quarters of fct_vrr_decisions rewritten) and then holds exactly what a whole copy holds."""
+    from pipeline import analysts
+
+    run, second = runs
+    made = second.asset_materializations_for_node("published_warehouse")[0].metadata["analysts_copy_made"].value
+    assert made in ("brought up to date", "written whole")
+    origin = run.query("select warehouse_identity from raw.build_origin")[0]["warehouse_identity"]
+    about = [("item", "value")]
+    updated, whole = tmp_path / "updated.duckdb", tmp_path / "whole.duckdb"
+    shutil.copyfile(run.tmp / "first_copy.duckdb", updated)
+    analysts.marker_path(updated).write_text(f"{origin} {analysts.code_fingerprint()}\n")
+    _, how = analysts.write_copy(run.warehouse, updated, "r1", about, built_on=origin, compact_free_share=1.0)
+    assert how == "brought up to date"
+    _, how = analysts.write_copy(run.warehouse, whole, "r2", about)
+    assert how == "written whole"
+    assert copy_contents(updated) == copy_contents(whole)
+    assert ("marts", "fct_vrr_decisions", 7) in copy_contents(updated)["rows"]
+    # a copy made from another warehouse, or by other code, is written whole
+    analysts.marker_path(updated).write_text(f"0:0 {analysts.code_fingerprint()}\n")
+    assert analysts.write_copy(run.warehouse, updated, "r3", about, built_on=origin)[1] == "written whole"
+    assert copy_contents(updated) == copy_contents(whole)
+    analysts.marker_path(updated).write_text(f"{origin} {'0' * 64}\n")
+    assert analysts.write_copy(run.warehouse, updated, "r4", about, built_on=origin)[1] == "written whole"
 
 
 def test_a_run_with_nothing_new_builds_nothing(runs):
