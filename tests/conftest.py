@@ -18,6 +18,9 @@ GROUPS_FILE = pytest.StashKey[Path]()
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+# The runs of the suite write their packs in their own process: the suite's workers already keep every core busy.
+# tests/test_export.py writes packs side by side and checks they are the same bytes.
+os.environ.setdefault("VRR_EXPORT_PROCESSES", "1")
 
 
 def pytest_sessionstart(session):

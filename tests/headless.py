@@ -73,14 +73,17 @@ def last_lines(lines: list[str], n: int) -> list[str]:
 def leftovers(run: PipelineRun) -> list[str]:
     """Anything a run leaves beside the warehouse or in the export folder that is not published output:
     warehouse builds, write-ahead logs, staging or swapped-out folders (the empty lock file is allowed)."""
+    from pipeline.analysts import marker_path
+
     found = []
     if run.warehouse.parent.exists():
         lock = run.warehouse.with_name(f".{run.warehouse.name}.lock")
         analysts = run.warehouse.with_name("vrr_published.duckdb")  # the analysts' copy is published output
+        source = marker_path(analysts)  # and so is the note of the warehouse it was copied from
         found += [
             p.name
             for p in run.warehouse.parent.iterdir()
-            if p not in (run.warehouse, lock, analysts) or (p == lock and p.stat().st_size)
+            if p not in (run.warehouse, lock, analysts, source) or (p == lock and p.stat().st_size)
         ]
     if run.exports.exists():  # the marker saying which warehouse the exports come from is published state
         found += [p.name for p in run.exports.iterdir() if p.name.startswith(".") and p.name != EXPORTS_MARKER]
