@@ -37,7 +37,8 @@ def _literal(text: str) -> str:
 
 
 def marker_path(published_path: Path) -> Path:
-    """Beside the copy: which published warehouse it was copied from, and by which code."""
+    """Beside the copy: which published warehouse it was copied from, by which code, and the copy's own size and
+    modification time then."""
     return published_path.with_name(f".{published_path.name}.source")
 
 
@@ -77,9 +78,11 @@ def write_copy(
         built_on is not None
         and published_path.exists()
         and marker.exists()
-        and marker.read_text(encoding="utf-8").split() == [built_on, code_fingerprint()]
+        # made from that warehouse by this code, and not changed since (its own size and modification time)
+        and marker.read_text(encoding="utf-8").split()
+        == [built_on, code_fingerprint(), warehouse.warehouse_identity(published_path)]
     )
-    rows, whole = None, True
+    rows, whole, fell_back = None, True, False
     if update:
         shutil.copyfile(published_path, staged)
         rows = _attached(warehouse_path, staged, duckdb_settings, lambda con: _update(con, about, compact_free_share))
@@ -87,13 +90,20 @@ def write_copy(
             for path in (staged, staged.with_name(staged.name + ".wal")):
                 path.unlink(missing_ok=True)
         whole = rows is None
+        fell_back = whole
     if whole:
         rows = _attached(warehouse_path, staged, duckdb_settings, lambda con: _copy(con, about), new=True)
     os.chmod(staged, 0o600)
     os.replace(staged, published_path)
     staged_marker = marker.with_name(marker.name + ".tmp")
-    staged_marker.write_text(f"{warehouse.warehouse_identity(warehouse_path)} {code_fingerprint()}\n", encoding="utf-8")
+    staged_marker.write_text(
+        f"{warehouse.warehouse_identity(warehouse_path)} {code_fingerprint()} "
+        f"{warehouse.warehouse_identity(published_path)}\n",
+        encoding="utf-8",
+    )
     os.replace(staged_marker, marker)
+    if fell_back:
+        return rows, "written whole (brought up to date, it would have been more than the free share left free)"
     return rows, "written whole" if whole else "brought up to date"
 
 

@@ -180,6 +180,7 @@ def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> 
         built_on=replaced if origin is not None and origin == replaced else None,
         compact_free_share=settings.compact_free_share,
     )
+    context.log.info(f"The analysts' copy at {settings.analysts_path}: {how}.")
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(settings.warehouse_path)),

@@ -163,28 +163,40 @@ def copy_contents(path) -> dict:
 def test_the_analysts_copy_is_brought_up_to_date_to_what_a_whole_copy_holds(runs, tmp_path):
     """After an incremental build, the copy of the warehouse it was built on is brought up to date (only the
     rebuilt quarters of fct_vrr_decisions rewritten) and then holds exactly what a whole copy holds."""
-    from pipeline import analysts
+    import duckdb
+
+    from pipeline import analysts, warehouse
 
     run, second = runs
     made = second.asset_materializations_for_node("published_warehouse")[0].metadata["analysts_copy_made"].value
-    assert made in ("brought up to date", "written whole")
+    assert made.startswith(("brought up to date", "written whole"))
     origin = run.query("select warehouse_identity from raw.build_origin")[0]["warehouse_identity"]
     about = [("item", "value")]
     updated, whole = tmp_path / "updated.duckdb", tmp_path / "whole.duckdb"
     shutil.copyfile(run.tmp / "first_copy.duckdb", updated)
-    analysts.marker_path(updated).write_text(f"{origin} {analysts.code_fingerprint()}\n")
+    fingerprint = analysts.code_fingerprint()
+
+    def note(source=origin, code=fingerprint):  # what the copy's note says after a run that copied `source`
+        analysts.marker_path(updated).write_text(f"{source} {code} {warehouse.warehouse_identity(updated)}\n")
+
+    note()
     _, how = analysts.write_copy(run.warehouse, updated, "r1", about, built_on=origin, compact_free_share=1.0)
     assert how == "brought up to date"
     _, how = analysts.write_copy(run.warehouse, whole, "r2", about)
     assert how == "written whole"
     assert copy_contents(updated) == copy_contents(whole)
     assert ("marts", "fct_vrr_decisions", 7) in copy_contents(updated)["rows"]
-    # a copy made from another warehouse, or by other code, is written whole
-    analysts.marker_path(updated).write_text(f"0:0 {analysts.code_fingerprint()}\n")
+    # a copy made from another warehouse, or by other code, or changed since, is written whole
+    note(source="0:0")
     assert analysts.write_copy(run.warehouse, updated, "r3", about, built_on=origin)[1] == "written whole"
     assert copy_contents(updated) == copy_contents(whole)
-    analysts.marker_path(updated).write_text(f"{origin} {'0' * 64}\n")
+    note(code="0" * 64)
     assert analysts.write_copy(run.warehouse, updated, "r4", about, built_on=origin)[1] == "written whole"
+    note()
+    with duckdb.connect(str(updated)) as con:
+        con.execute("delete from marts.fct_vrr_decisions where decision_id = 'D3'")  # an analyst's change
+    assert analysts.write_copy(run.warehouse, updated, "r5", about, built_on=origin)[1] == "written whole"
+    assert copy_contents(updated) == copy_contents(whole)
 
 
 def test_a_run_with_nothing_new_builds_nothing(runs):
