@@ -72,41 +72,37 @@ def write_copy(
     how the copy was made: "brought up to date" or "written whole ...").
     """
     staged = staging_path(published_path, run_id)
+    staged_files = (staged, staged.with_name(staged.name + ".wal"))
     marker = marker_path(published_path)
-    for path in (staged, staged.with_name(staged.name + ".wal"), marker.with_name(marker.name + ".tmp")):
+    for path in staged_files:
         path.unlink(missing_ok=True)
     published_path.parent.mkdir(parents=True, exist_ok=True)
     update = (
         built_on is not None
         and published_path.exists()
-        and marker.exists()
         # made from that warehouse by this code, and not changed since (its own size and modification time)
-        and marker.read_text(encoding="utf-8").split()
-        == [built_on, code_fingerprint(), warehouse.warehouse_identity(published_path)]
+        and warehouse.note_says(marker, built_on, code_fingerprint(), warehouse.warehouse_identity(published_path))
     )
-    rows, whole, fell_back = None, True, False
+    rows, how = None, "written whole"
     if update:
         shutil.copyfile(published_path, staged)
         rows = _attached(warehouse_path, staged, duckdb_settings, lambda con: _update(con, about, compact_free_share))
-        if rows is None:  # the mart's columns changed, or too much of the file was left free: written whole
-            for path in (staged, staged.with_name(staged.name + ".wal")):
+        how = "brought up to date"
+        if rows is None:  # the mart's columns changed, or too much of the file would be free space: written whole
+            how = "written whole (brought up to date, more than VRR_COMPACT_FREE_SHARE of it would be free space)"
+            for path in staged_files:
                 path.unlink(missing_ok=True)
-        whole = rows is None
-        fell_back = whole
-    if whole:
+    if rows is None:
         rows = _attached(warehouse_path, staged, duckdb_settings, lambda con: _copy(con, about), new=True)
     os.chmod(staged, 0o600)
     os.replace(staged, published_path)
-    staged_marker = marker.with_name(marker.name + ".tmp")
-    staged_marker.write_text(
-        f"{warehouse.warehouse_identity(warehouse_path)} {code_fingerprint()} "
-        f"{warehouse.warehouse_identity(published_path)}\n",
-        encoding="utf-8",
+    warehouse.write_note(
+        marker,
+        warehouse.warehouse_identity(warehouse_path),
+        code_fingerprint(),
+        warehouse.warehouse_identity(published_path),
     )
-    os.replace(staged_marker, marker)
-    if fell_back:
-        return rows, "written whole (brought up to date, more than VRR_COMPACT_FREE_SHARE of it would be free space)"
-    return rows, "written whole" if whole else "brought up to date"
+    return rows, how
 
 
 def _attached(warehouse_path: Path, staged: Path, duckdb_settings: dict | None, work, new: bool = False):
@@ -212,10 +208,7 @@ def _update(
     )
     rows = _copy(con, about, keep=(BY_QUARTER,))
     con.execute(f"checkpoint {ALIAS}")
-    total_blocks, free_blocks = con.execute(
-        "select total_blocks, free_blocks from pragma_database_size() where database_name = ?", [ALIAS]
-    ).fetchone()
-    return None if total_blocks and free_blocks / total_blocks > compact_free_share else rows
+    return None if warehouse.free_share(con, ALIAS) > compact_free_share else rows
 
 
 COUNTING_BASES = (

@@ -105,11 +105,12 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _blocks(con, database: str) -> tuple[int, int]:
-    """(total blocks, free blocks) of an open database file."""
-    return con.execute(
+def free_share(con, database: str) -> float:
+    """The share of an open database file that is free blocks (0 for an empty file)."""
+    total, free = con.execute(
         "select total_blocks, free_blocks from pragma_database_size() where database_name = ?", [database]
     ).fetchone()
+    return free / total if total else 0.0
 
 
 def catalog(con, database: str) -> dict[str, list]:
@@ -182,9 +183,9 @@ def publish(
             con.execute(f"set {name} = ?", [value])
         con.execute("checkpoint")
         database = con.execute("select current_database()").fetchone()[0]
-        total, free = _blocks(con, database)
-        done = {"size_before": build.stat().st_size, "free_share_before": round(free / total, 3) if total else 0.0}
-        done["compacted"] = total > 0 and free / total > compact_free_share
+        share = free_share(con, database)
+        done = {"size_before": build.stat().st_size, "free_share_before": round(share, 3)}
+        done["compacted"] = share > compact_free_share
         if done["compacted"]:
             alias = f"{database}__compacted"
             con.execute(f"attach ? as {_quoted(alias)}", [str(compact)])
@@ -229,19 +230,25 @@ def warehouse_identity(warehouse_path: Path) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
+def write_note(path: Path, *words: str) -> None:
+    """A one-line note of published state (which warehouse, which code), written whole: staged, then renamed."""
+    staged = path.with_name(f"{path.name}.tmp")
+    staged.write_text(" ".join(words) + "\n", encoding="utf-8")
+    os.replace(staged, path)
+
+
+def note_says(path: Path, *words: str) -> bool:
+    """True when the note at `path` exists and says exactly these words."""
+    return path.exists() and path.read_text(encoding="utf-8").split() == list(words)
+
+
 def exports_current(warehouse_path: Path, export_dir: Path) -> bool:
     """True when the last export of every complete quarter was made from the published warehouse as it is now,
     by this code."""
-    marker = export_dir / EXPORTS_MARKER
     if not warehouse_path.exists():
         return True
-    return marker.exists() and marker.read_text(encoding="utf-8").split() == [
-        warehouse_identity(warehouse_path),
-        export_code_fingerprint(),
-    ]
+    return note_says(export_dir / EXPORTS_MARKER, warehouse_identity(warehouse_path), export_code_fingerprint())
 
 
 def mark_exports_current(warehouse_path: Path, export_dir: Path) -> None:
-    staged = export_dir / f"{EXPORTS_MARKER}.tmp"
-    staged.write_text(f"{warehouse_identity(warehouse_path)} {export_code_fingerprint()}\n", encoding="utf-8")
-    os.replace(staged, export_dir / EXPORTS_MARKER)
+    write_note(export_dir / EXPORTS_MARKER, warehouse_identity(warehouse_path), export_code_fingerprint())
