@@ -40,15 +40,16 @@ SIZES = (100_000, 1_000_000, 10_000_000)
 BENCH_KEY = "benchmark-key-synthetic-data-only"
 
 FLOOR = """
-import hashlib, os, sys, duckdb
+import os, sys, duckdb
 landing, rules = sys.argv[1], sys.argv[2]
 parameters = {'landing': landing, 'rules': rules}
 pseudonyms, kept = '', ''
 if sys.argv[3:] == ['pseudonyms']:
-    # with the pseudonyms: HMAC-SHA256 of both identifiers of every row read, as ingest computes them
-    key = os.environ['VRR_PSEUDONYM_KEY'].encode()
-    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b'\\0')
-    parameters.update(inner=bytes(b ^ 0x36 for b in block), outer=bytes(b ^ 0x5C for b in block))
+    # with the pseudonyms: HMAC-SHA256 of both identifiers of every row read, as ingest computes them (the key's
+    # padded inner and outer keys from the project's own helper, bound as parameters)
+    from pipeline.contract import hmac_pads
+    inner, outer = hmac_pads(os.environ['VRR_PSEUDONYM_KEY'].encode())
+    parameters.update(inner=inner, outer=outer)
     hmac = 'sha256($outer || unhex(sha256($inner || encode(trim({})))))'
     pseudonyms = (f', {hmac.format("victim_id")} as victim_pseudonym, '
                   f'{hmac.format("crime_reference")} as crime_pseudonym')
