@@ -53,8 +53,9 @@ run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 full-refresh: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m pipeline.run --full-refresh
 
-# The benchmark: 100 thousand, 1 million and 10 million synthetic decisions (BENCH_SIZES to choose); writes
-# bench/results.md. Heavy: run it on a quiet machine.
+# The benchmark: 100 thousand, 1 million and 10 million synthetic decisions (BENCH_SIZES to choose), then the test
+# suite timed once (BENCH_SUITE=0 to leave it out); writes bench/results.md with the targets judged. Heavy: run it on
+# a quiet machine.
 bench: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m bench.run $(BENCH_SIZES)
 
