@@ -91,15 +91,6 @@ def clean_sql(kind: str, column: str) -> str:
     return f"canonical_date({column})" if column in contract.DATE_COLUMNS[kind] else f"py_strip({column})"
 
 
-def pseudonym_sql(value: str) -> str:
-    """HMAC-SHA256 (hex) of the trimmed value under the key, from the padded keys $inner and $outer; blank stays
-    blank. Equal to contract.pseudonymise, value for value (tested)."""
-    return (
-        f"case when py_strip({value}) = '' then '' "
-        f"else sha256($outer || unhex(sha256($inner || encode(py_strip({value}))))) end"
-    )
-
-
 # --------------------------------------------------------------------------- one file
 
 
@@ -136,7 +127,9 @@ def received_values_sql(parsed: ParsedExtract) -> list[str]:
     values = []
     for column in contract.COLUMNS[parsed.extract.kind]:
         value = field_sql(parsed, column)
-        values.append(f"{pseudonym_sql(value) if column in contract.IDENTIFIER_COLUMNS else value} as {column}")
+        values.append(
+            f"{contract.pseudonym_sql(value) if column in contract.IDENTIFIER_COLUMNS else value} as {column}"
+        )
     return values
 
 

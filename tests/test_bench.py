@@ -127,7 +127,7 @@ def test_sizes_and_suite_left_out_are_not_measured():
 def test_report_carries_the_commit_machine_figures_and_verdicts(monkeypatch):
     monkeypatch.setattr(run, "commit", lambda: "abc1234")
     results = [runs(100_000, full=40.0, floor=0.8, hashed=1.0, pandas=1.1, incremental=40.0, nothing_new=5.6)]
-    text = run.report("2 cores, 24 GB memory", results, None)
+    text = run.report("2 cores, 24 GB memory", results, run.targets_table(run.judge(results, None)))
     assert "at commit abc1234" in text
     assert "Machine: 2 cores, 24 GB memory." in text
     # 40.0 / 0.8 = 50.0 times the floor; 40.0 / 1.0 = 40.0 times the floor with pseudonyms

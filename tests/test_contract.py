@@ -478,7 +478,7 @@ def test_bulk_pseudonyms_equal_pythons_hmac(key):
     con.execute("create temp table ids as select unnest($v::varchar[]) as value", {"v": values})
     got = dict(
         con.execute(
-            f"select value, {ingest.pseudonym_sql('value')} from ids", {"inner": inner, "outer": outer}
+            f"select value, {contract.pseudonym_sql('value')} from ids", {"inner": inner, "outer": outer}
         ).fetchall()
     )
     expected = {v: hmac.new(key, v.strip().encode(), hashlib.sha256).hexdigest() if v.strip() else "" for v in values}
