@@ -6,6 +6,7 @@ a copy of the published warehouse, the rows of changed or removed files are repl
 tells the incremental dbt models which quarters to rebuild. A run with nothing new builds nothing.
 """
 
+import concurrent.futures
 import contextlib
 import datetime as dt
 import hashlib
@@ -745,6 +746,23 @@ def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
         con.execute("insert into raw.touched_decisions select distinct decision_id from touched_decisions")
 
 
+def file_fingerprint(extract: ExtractFile) -> str:
+    try:
+        return contract.fingerprint(extract.path)
+    except OSError as exc:
+        raise ExtractError(f"{extract.name}: the file cannot be read ({exc.strerror})") from exc
+
+
+def each_file(check, extracts: list[ExtractFile], threads: int) -> list:
+    """check(extract) for every extract, on up to `threads` files at once (hashing and the numpy scans of
+    read_extract let go of Python's lock, so large files are checked side by side); the results in the order of
+    `extracts`, and the error of the first file in that order that has one."""
+    if threads <= 1 or len(extracts) <= 1:
+        return [check(e) for e in extracts]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(threads, len(extracts))) as pool:
+        return list(pool.map(check, extracts))
+
+
 def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool = False) -> tuple[Plan, dict]:
     """Read what is new in the landing folder into a new build of the warehouse. Returns (plan, folder info); with
     nothing new, no build is made (info["build"] is None)."""
@@ -762,12 +780,10 @@ def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool
         raise ExtractError(
             f"landing folder {settings.landing_dir} holds no decisions_*.csv or vrr_requests_*.csv extracts"
         )
-    fingerprints = {}
-    for extract in folder.extracts:
-        try:
-            fingerprints[extract.name] = contract.fingerprint(extract.path)
-        except OSError as exc:
-            raise ExtractError(f"{extract.name}: the file cannot be read ({exc.strerror})") from exc
+    threads = settings.duckdb_settings()["threads"]
+    fingerprints = dict(
+        zip((e.name for e in folder.extracts), each_file(file_fingerprint, folder.extracts, threads), strict=True)
+    )
     published, why = published_files(settings.warehouse_path, settings.pseudonym_key)
     plan = plan_run(folder.extracts, fingerprints, published, full_refresh, why)
     if plan.nothing_new and not warehouse.exports_current(settings.warehouse_path, settings.export_dir):
@@ -779,7 +795,7 @@ def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool
     if plan.nothing_new:
         return plan, info
     # Every file to be read is checked before anything is written.
-    parsed = [contract.read_extract(extract, fingerprints[extract.name]) for extract in plan.to_read]
+    parsed = each_file(lambda e: contract.read_extract(e, fingerprints[e.name]), plan.to_read, threads)
 
     build = warehouse.start_build(settings.warehouse_path, run_id)
     origin = None

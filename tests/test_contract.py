@@ -282,6 +282,23 @@ def test_file_level_problems_name_the_file_and_the_problem(tmp_path, content, me
     assert str(error.value).startswith(message)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_files_checked_side_by_side_report_the_first_file_in_order(tmp_path, threads):
+    """Files are checked on several threads, but the error is that of the first bad file in the folder's order,
+    whichever finishes first: the later, small bad file fails long before the earlier, large one is read."""
+    large = tmp_path / "decisions_2024-03-31.csv"
+    large.write_bytes(",".join(D).encode() + b"\n" + b"D1,x\n" * 200_000 + b'D2,"unclosed\n')
+    small = tmp_path / "decisions_2024-06-30.csv"
+    small.write_bytes(b"")
+    extracts = [extract(large), extract(small)]
+    with pytest.raises(ExtractError) as error:
+        ingest.each_file(read_extract, extracts, threads)
+    assert str(error.value).startswith("decisions_2024-03-31.csv: not a readable CSV file (unexpected end of data")
+    good = write_csv(tmp_path / "decisions_2024-09-30.csv", D, [list(decision().values())])
+    fingerprints = ingest.each_file(ingest.file_fingerprint, [extract(good), extract(large)], threads)
+    assert fingerprints == [contract.fingerprint(good), contract.fingerprint(large)]
+
+
 def test_missing_column_names_the_columns_expected(tmp_path):
     path = write_csv(
         tmp_path / "vrr_requests_2024-06-30.csv", [c for c in R if c not in ("scheme", "request_date")], []
