@@ -12,8 +12,9 @@ For each size N (SYNTHETIC decisions, see bench/generate.py), side by side on th
                 address space, 8 by default, so it cannot starve the machine; beyond that it is out of memory)
   nothing new   the job again with the landing folder unchanged
   incremental   the job after one new quarter's extract lands (new decisions and corrections of older ones)
-Wall time, peak resident memory of the whole process tree (psutil), rows read per second, ratios to both floors
-(the issue's targets are set against the first).
+Wall time, peak resident memory of the whole process tree (psutil), the cores it kept busy on average (CPU time of
+the process tree over wall time), rows read per second, ratios to both floors (the issue's targets are set against
+the first).
 Then, unless BENCH_SUITE=0, the whole test suite once (`make test`), timed.
 Results are printed and written to bench/results.md with the machine's cores and memory, the commit measured, and
 each of the issue's targets judged from the figures of this run (met, not met, or not measured when a size or the
@@ -143,7 +144,9 @@ print(len(uptake), uptake['eligible_decisions'].sum() // 2)
 
 
 def measure(command: list[str], env: dict, memory_cap: int | None = None) -> dict:
-    """Run a command; wall time, peak resident memory of its whole process tree (sampled), and success."""
+    """Run a command; wall time, peak resident memory of its whole process tree (sampled), CPU time of the whole
+    tree, and success. The CPU time is that of every descendant the command waited for (every process of a run
+    is), so nothing else this process starts may run at the same time."""
 
     def cap():
         if memory_cap:
@@ -151,6 +154,7 @@ def measure(command: list[str], env: dict, memory_cap: int | None = None) -> dic
 
     start = time.perf_counter()
     started_at = dt.datetime.now()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=cap
     )
@@ -169,10 +173,13 @@ def measure(command: list[str], env: dict, memory_cap: int | None = None) -> dic
             output.append(chunk)
         time.sleep(0.05)
     output.append(process.stdout.read() or b"")
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     text = b"".join(output).decode(errors="replace")
     return {
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
         "peak_bytes": peak,
+        "cpu_seconds": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
         "ok": process.returncode == 0,
         "output": text,
         "phases": phases(text, started_at, time.perf_counter() - start),
@@ -271,11 +278,16 @@ def machine() -> str:
     )
 
 
+def busy(m: dict) -> str:
+    """Cores busy on average: CPU time of the process tree over wall time."""
+    return f"{m['cpu_seconds'] / m['seconds']:.2f}" if m["seconds"] > 0 else ""
+
+
 def table(all_results: list[dict]) -> str:
     lines = [
-        "| decisions | rows read | run | wall s | peak memory GB | rows/s | × floor | × floor with pseudonyms "
-        "| of which (s) |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---|",
+        "| decisions | rows read | run | wall s | peak memory GB | cores busy | rows/s | × floor "
+        "| × floor with pseudonyms | of which (s) |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in all_results:
         floor, hashed = r["floor"]["seconds"], r["floor with pseudonyms"]["seconds"]
@@ -286,13 +298,14 @@ def table(all_results: list[dict]) -> str:
                 state = "out of memory" if name == "pandas" else "failed"
                 lines.append(
                     f"| {r['n']:,} | {rows:,} | {name} | {state} after {m['seconds']:.1f} | "
-                    f"{m['peak_bytes'] / 2**30:.2f} | | | | |"
+                    f"{m['peak_bytes'] / 2**30:.2f} | {busy(m)} | | | | |"
                 )
                 continue
             rate = f"{rows / m['seconds']:,.0f}" if name != "nothing new" else ""
             lines.append(
                 f"| {r['n']:,} | {rows:,} | {name} | {m['seconds']:.1f} | {m['peak_bytes'] / 2**30:.2f} | "
-                f"{rate} | {m['seconds'] / floor:.1f} | {m['seconds'] / hashed:.1f} | {m.get('phases', '')} |"
+                f"{busy(m)} | {rate} | {m['seconds'] / floor:.1f} | {m['seconds'] / hashed:.1f} | "
+                f"{m.get('phases', '')} |"
             )
     return "\n".join(lines)
 
@@ -425,8 +438,10 @@ SETUP = """\
 - **Incremental:** the job after one new quarter's extract (that quarter's decisions and corrections of 10% of the
   previous quarter's).
 - **Nothing new:** the job again with the landing folder unchanged.
-- **Peak memory:** resident memory of the whole process tree, sampled every 50 ms. **of which:** each step's time
-  from the run's own log, in whole seconds.
+- **Peak memory:** resident memory of the whole process tree, sampled every 50 ms. **Cores busy:** the CPU time of
+  the whole process tree (user and system, the worker processes included) over the wall time: 2.00 on two cores
+  is both cores busy all the time, so a run near it is short of cores, not waiting on itself. **of which:** each
+  step's time from the run's own log, in whole seconds.
 """
 
 

@@ -4,6 +4,9 @@ incremental at most a quarter of a full run, nothing new under 20 s, the suite u
 
 from __future__ import annotations
 
+import os
+import sys
+
 from bench import run
 
 GB = 2**30
@@ -11,7 +14,7 @@ GB = 2**30
 
 def runs(n, full, floor, hashed, pandas, incremental, nothing_new, peak_gb=1.0, pandas_ok=True, full_ok=True):
     def m(seconds, ok=True, peak=peak_gb):
-        return {"seconds": seconds, "peak_bytes": int(peak * GB), "ok": ok}
+        return {"seconds": seconds, "peak_bytes": int(peak * GB), "cpu_seconds": 1.5 * seconds, "ok": ok}
 
     return {
         "n": n,
@@ -130,6 +133,18 @@ def test_report_carries_the_commit_machine_figures_and_verdicts(monkeypatch):
     text = run.report("2 cores, 24 GB memory", results, run.targets_table(run.judge(results, None)))
     assert "at commit abc1234" in text
     assert "Machine: 2 cores, 24 GB memory." in text
-    # 40.0 / 0.8 = 50.0 times the floor; 40.0 / 1.0 = 40.0 times the floor with pseudonyms
-    assert "| 100,000 | 200,000 | full run | 40.0 | 1.00 | 5,000 | 50.0 | 40.0 |  |" in text
+    # 60 s of CPU time in 40 s: 1.50 cores busy; 200,000 rows in 40 s: 5,000 a second; 40.0 / 0.8 = 50.0 times the
+    # floor; 40.0 / 1.0 = 40.0 times the floor with pseudonyms
+    assert "| 100,000 | 200,000 | full run | 40.0 | 1.00 | 1.50 | 5,000 | 50.0 | 40.0 |  |" in text
     assert "| nothing new under 20 s | 5.6 s | met |" in text
+
+
+def test_cpu_time_counts_every_process_of_the_tree():
+    """A command whose own child burns CPU: the child's CPU time is counted (the child says how much it used, so
+    the lower bound is exact, not a timing)."""
+    burn = "import time\nwhile time.process_time() < 0.5:\n    pass\nprint(time.process_time())\n"
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}], check=True)"
+    measured = run.measure([sys.executable, "-c", parent], dict(os.environ))
+    assert measured["ok"]
+    assert measured["cpu_seconds"] >= 0.5
+    assert run.busy(measured) == f"{measured['cpu_seconds'] / measured['seconds']:.2f}"
