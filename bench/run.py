@@ -469,6 +469,7 @@ def time_suite() -> dict:
 
 def main(argv: list[str]) -> int:
     sizes = [int(a) for a in argv] or list(SIZES)
+    own_root = not os.environ.get("BENCH_DIR")  # a temporary folder of its own, removed at the end
     root = Path(os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="vrr-bench-"))
     info = machine()
     print(f"Machine: {info}")
@@ -481,6 +482,8 @@ def main(argv: list[str]) -> int:
         all_results.append(bench_size(n, work))
         print(table(all_results[-1:]), flush=True)
         shutil.rmtree(work, ignore_errors=True)
+    if own_root:
+        shutil.rmtree(root, ignore_errors=True)
     suite = time_suite() if os.environ.get("BENCH_SUITE", "1") != "0" else None
     targets = targets_table(judge(all_results, suite))
     (ROOT / "bench" / "results.md").write_text(report(info, all_results, targets), encoding="utf-8")
