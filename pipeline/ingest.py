@@ -780,9 +780,12 @@ def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool
         raise ExtractError(
             f"landing folder {settings.landing_dir} holds no decisions_*.csv or vrr_requests_*.csv extracts"
         )
-    threads = settings.duckdb_settings()["threads"]
     fingerprints = dict(
-        zip((e.name for e in folder.extracts), each_file(file_fingerprint, folder.extracts, threads), strict=True)
+        zip(
+            (e.name for e in folder.extracts),
+            each_file(file_fingerprint, folder.extracts, settings.threads),
+            strict=True,
+        )
     )
     published, why = published_files(settings.warehouse_path, settings.pseudonym_key)
     plan = plan_run(folder.extracts, fingerprints, published, full_refresh, why)
@@ -795,7 +798,7 @@ def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool
     if plan.nothing_new:
         return plan, info
     # Every file to be read is checked before anything is written.
-    parsed = each_file(lambda e: contract.read_extract(e, fingerprints[e.name]), plan.to_read, threads)
+    parsed = each_file(lambda e: contract.read_extract(e, fingerprints[e.name]), plan.to_read, settings.threads)
 
     build = warehouse.start_build(settings.warehouse_path, run_id)
     origin = None

@@ -52,6 +52,12 @@ class Settings:
     export_processes: int = 0  # processes writing review packs at once; 0: one per core
 
     @property
+    def threads(self) -> int:
+        """DuckDB's threads for ingest and the dbt build (VRR_DUCKDB_THREADS, default one per core); also how many
+        extract files ingest checks at once."""
+        return self.duckdb_threads or os.cpu_count() or 1
+
+    @property
     def pack_processes(self) -> int:
         """How many review packs are written at once (VRR_EXPORT_PROCESSES, default one per core)."""
         return self.export_processes or os.cpu_count() or 1
@@ -66,7 +72,7 @@ class Settings:
         spill = self.duckdb_temp_directory or self.warehouse_path.with_name(f".{self.warehouse_path.name}.spill")
         return {
             "memory_limit": self.duckdb_memory_limit,
-            "threads": self.duckdb_threads or os.cpu_count() or 1,
+            "threads": self.threads,
             "temp_directory": str(spill),
             # Rows of a table are in no particular order (every reader orders what it reads): DuckDB may then
             # write a table from both threads at once, a third faster for the 20 million rows of raw.decisions,
