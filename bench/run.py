@@ -60,11 +60,9 @@ landing, rules = sys.argv[1], sys.argv[2]
 parameters = {'landing': landing, 'rules': rules}
 pseudonyms, kept = '', ''
 if sys.argv[3:] == ['pseudonyms']:
-    # with the pseudonyms: HMAC-SHA256 of both identifiers of every row read, by the expression ingest uses (the
-    # key's padded inner and outer keys bound as parameters)
-    from pipeline.contract import SQL_MACROS, hmac_pads, pseudonym_sql
-    inner, outer = hmac_pads(os.environ['VRR_PSEUDONYM_KEY'].encode())
-    parameters.update(inner=inner, outer=outer)
+    # with the pseudonyms: HMAC-SHA256 of both identifiers of every row read, by the function and expression
+    # ingest uses
+    from pipeline.contract import SQL_MACROS, create_pseudonym_function, pseudonym_sql
     pseudonyms = (f', {pseudonym_sql("victim_id")} as victim_pseudonym, '
                   f'{pseudonym_sql("crime_reference")} as crime_pseudonym')
     kept = ', max(victim_pseudonym) as any_victim_pseudonym, max(crime_pseudonym) as any_crime_pseudonym'
@@ -72,6 +70,7 @@ con = duckdb.connect()
 if kept:
     for macro in SQL_MACROS:
         con.execute(macro)
+    create_pseudonym_function(con, os.environ['VRR_PSEUDONYM_KEY'].encode())
 con.execute(f'''
     create table uptake as
     with decisions as (

@@ -518,24 +518,25 @@ def plan_run(
 
 
 def connect(path: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A connection with the run's DuckDB memory limit, threads and spill folder (from settings)."""
+    """A connection with the run's DuckDB memory limit, threads and spill folder (from settings), the row checks' macros
+    and the keyed pseudonym function (under the settings' key)."""
     con = duckdb.connect(str(path))
     for name, value in settings.duckdb_settings().items():
         con.execute(f"set {name} = ?", [value])
     for macro in contract.SQL_MACROS:
         con.execute(macro)
+    contract.create_pseudonym_function(con, settings.pseudonym_key)
     return con
 
 
-def prepare(con, settings: Settings) -> dict:
-    """Tables, reason messages, and the parameters of the row checks and pseudonyms."""
+def prepare(con) -> dict:
+    """Tables, reason messages, and the parameters of the row checks."""
     for ddl in RAW_DDL:
         con.execute(ddl)
     con.execute("create or replace temp table reason_messages (code varchar, reason varchar)")
     con.executemany("insert into reason_messages values (?, ?)", list(contract.REASONS.items()))
-    inner, outer = contract.hmac_pads(settings.pseudonym_key)
     outcome_codes = contract.load_outcome_codes(SEEDS_DIR / "outcome_codes.csv")
-    return {**contract.check_parameters(dt.date.min, outcome_codes), "inner": inner, "outer": outer}
+    return contract.check_parameters(dt.date.min, outcome_codes)
 
 
 def drop_files(con, names: list[str]) -> None:
@@ -808,7 +809,7 @@ def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool
     info["build"] = build
     try:
         with connect(build, settings) as con:
-            parameters = prepare(con, settings)
+            parameters = prepare(con)
             con.execute("create or replace temp table touched_decisions (decision_id varchar)")
             con.execute("create or replace temp table touched_requests (request_id varchar)")
             if plan.full:

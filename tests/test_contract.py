@@ -146,7 +146,7 @@ def staged(path, kind="decisions"):
     con = ingest.connect(":memory:", settings)
     con.execute("create schema raw")
     con.execute("create schema audit")
-    ingest.stage(con, read_extract(extract(path, kind)), ingest.prepare(con, settings), path.parent)
+    ingest.stage(con, read_extract(extract(path, kind)), ingest.prepare(con), path.parent)
     return con
 
 
@@ -210,9 +210,7 @@ def loaded_rows(path, kind="decisions") -> list[tuple]:
     with ingest.connect(":memory:", settings) as con:
         con.execute("create schema raw")
         con.execute("create schema audit")
-        load = ingest.load_file(
-            con, read_extract(extract(path, kind)), ingest.prepare(con, settings), "run", path.parent
-        )
+        load = ingest.load_file(con, read_extract(extract(path, kind)), ingest.prepare(con), "run", path.parent)
         assert (
             load.rows_read
             == con.execute(f"select count(*) from {table}").fetchone()[0]
@@ -482,23 +480,23 @@ def test_fast_paths_of_the_value_functions_equal_their_definitions():
         assert differ == [], fast
 
 
-@pytest.mark.parametrize("key", [b"k", TEST_KEY.encode(), "clé secrète".encode() * 9])  # short, usual, > 64 bytes
+@pytest.mark.parametrize("key", ["k", TEST_KEY, "clé secrète" * 9])  # short, usual, > 64 bytes
 def test_bulk_pseudonyms_equal_pythons_hmac(key):
     """The SQL pseudonyms equal HMAC-SHA256 from Python's hmac module, value for value, so pseudonyms made before
-    ingest moved into the database stay the same."""
+    ingest moved into the database (and before it computed them with polars-hash) stay the same. More values than
+    one vector DuckDB hands the function, blanks among them, so the vectors are put back together in order."""
     import hashlib
     import hmac
 
     values = ["V1", " V1 ", "CR/2024/000123", "Zoë O'Brien", "名前", "x" * 200, "", "   ", "\u00a0V2\t"]
-    inner, outer = contract.hmac_pads(key)
-    con = ingest.connect(":memory:", resolve_settings({}))
+    values += [f"V{i:07d}" if i % 7 else " " for i in range(5000)]
+    con = ingest.connect(":memory:", resolve_settings({"VRR_PSEUDONYM_KEY": key}))
     con.execute("create temp table ids as select unnest($v::varchar[]) as value", {"v": values})
-    got = dict(
-        con.execute(
-            f"select value, {contract.pseudonym_sql('value')} from ids", {"inner": inner, "outer": outer}
-        ).fetchall()
-    )
-    expected = {v: hmac.new(key, v.strip().encode(), hashlib.sha256).hexdigest() if v.strip() else "" for v in values}
+    got = dict(con.execute(f"select value, {contract.pseudonym_sql('value')} from ids").fetchall())
+    secret = key.encode()
+    expected = {
+        v: hmac.new(secret, v.strip().encode(), hashlib.sha256).hexdigest() if v.strip() else "" for v in values
+    }
     assert got == expected
 
 
