@@ -33,6 +33,8 @@ ASSET_KEYS = {"decisions": RAW_DECISIONS, "vrr_requests": RAW_VRR_REQUESTS}
 CROSS_RECORD_REASONS = ("unknown_decision", "request_before_decision")
 # Bumped when the raw layout changes: a published warehouse of another layout is rebuilt in full.
 RAW_LAYOUT = 4
+# Where a kind's rows go once they pass the row checks (requests then meet the cross-record checks).
+LOADED = {"decisions": "raw.decisions", "vrr_requests": "raw.vrr_requests_received"}
 
 # --------------------------------------------------------------------------- tables
 
@@ -165,54 +167,22 @@ def read_csv_sql(parsed: ParsedExtract, path_parameter: str = "$path", only_keys
     """
 
 
-def special_keys_sql(parsed: ParsedExtract, path_parameter: str = "$path") -> str:
-    """The keys whose rows cannot be loaded as they stand: a key repeated in the file (an identical repeat or a
-    conflict) or a row with a reason to be refused. Judged on the raw text; the identifiers are not read. One more
-    row, with no key, holds the number of records the reader found.
-
-    A blank row has a blank key, refused as missing_key: rows with a blank key are always among these."""
-    kind = parsed.extract.kind
-    fields = ", ".join(
-        f"{field_sql(parsed, c)} as {c}" for c in contract.COLUMNS[kind] if c not in contract.IDENTIFIER_COLUMNS
-    )
-    return f"""
-        with
-
-        rows as (
-            select
-                {key_sql(parsed)} as record_key,
-                {wrong_field_count_sql(parsed)} as wrong_field_count,
-                false as is_conflict,
-                {fields}
-            from {reader_sql(parsed, path_parameter)}
-        ),
-
-        final as (
-            select case when grouping(record_key) = 0 then record_key end as record_key, count(*) as records
-            from rows
-            group by grouping sets ((record_key), ())
-            having grouping(record_key) = 1 or count(*) > 1 or bool_or({contract.refused_sql(kind)})
-        )
-
-        select * from final
-    """
-
-
 def key_lines_sql(parsed: ParsedExtract) -> str:
-    """The line number of each row whose key is not special (see special_keys_sql): those keys are unique in the
-    file, so the key finds the line. The one numbered (serial) read of the whole file, reading nothing but keys."""
+    """The record key and physical line number of every row: the one numbered (serial) read of the whole file,
+    reading nothing but keys. A key found once in the file finds its row's line."""
     line_number, join = line_number_sql(parsed, "r.ordinality")
     return f"""
         select {key_sql(parsed)} as record_key, {line_number} as line_number
         from {reader_sql(parsed)}
         {join}
-        where {key_sql(parsed)} not in (select record_key from special_keys where record_key is not null)
     """
 
 
 def load_direct_sql(parsed: ParsedExtract) -> str:
-    """The rows whose key is not special, straight into raw as raw stores them (line numbers from key_lines): the
-    pseudonyms computed as the rows stream by, on every core, nothing else staged."""
+    """Every row with no reason to be refused and whose key is not repeated in the file (special_keys), straight
+    into raw as raw stores it (line numbers from key_lines): the pseudonyms computed as the rows stream by, on
+    every core, nothing else staged. The row checks run here too, on every row; the rows they refuse are found
+    after (see load_file)."""
     kind = parsed.extract.kind
     cleaned = ", ".join(clean_sql(kind, c) for c in contract.COLUMNS[kind])
     raw_row = (
@@ -220,13 +190,16 @@ def load_direct_sql(parsed: ParsedExtract) -> str:
         if kind == "vrr_requests"
         else ""
     )
-    table = "raw.vrr_requests_received" if kind == "vrr_requests" else "raw.decisions"
     return f"""
-        insert into {table}
+        insert into {LOADED[kind]}
         with
 
         received as (
-            select {key_sql(parsed)} as record_key, {", ".join(received_values_sql(parsed))}
+            select
+                {key_sql(parsed)} as record_key,
+                {wrong_field_count_sql(parsed)} as wrong_field_count,
+                false as is_conflict,
+                {", ".join(received_values_sql(parsed))}
             from {reader_sql(parsed, numbered=False)}
         ),
 
@@ -234,9 +207,22 @@ def load_direct_sql(parsed: ParsedExtract) -> str:
             select $source_file, $extract_date, key_lines.line_number, {cleaned}{raw_row}
             from received
             inner join key_lines on received.record_key = key_lines.record_key
+            where
+                received.record_key not in (select record_key from special_keys)
+                and not {contract.refused_sql(kind)}
         )
 
         select * from final
+    """
+
+
+def refused_keys_sql(kind: str) -> str:
+    """The keys, found once in the file, whose row load_direct_sql refused: in key_lines, not loaded."""
+    return f"""
+        select record_key from key_lines
+        where
+            record_key not in (select record_key from special_keys)
+            and record_key not in (select {contract.KEYS[kind]} from {LOADED[kind]} where source_file = $source_file)
     """
 
 
@@ -382,23 +368,22 @@ def stage(con, parsed: ParsedExtract, parameters: dict, scratch: Path) -> None:
 def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch: Path) -> FileLoad:
     """Read one extract into raw (loaded rows; requests that passed the row checks) and raw.quarantine.
 
-    Four reads of the file, none of which keeps the whole file anywhere: the keys whose rows need a closer look
-    (repeated, or refused for a reason); the line of every other key (the one read DuckDB numbers, on one thread);
-    every other row straight into raw, on every core; then the rows of those keys, screened in temporary tables
-    (repeats, conflicts, reasons) and loaded or quarantined."""
+    Three reads of the file, none of which keeps the whole file anywhere: the key and line of every row (the one
+    read DuckDB numbers, on one thread); every row whose key is found once and that passes the row checks,
+    straight into raw, on every core; then the rows that need a closer look (a key repeated in the file, or a row
+    refused), screened in temporary tables (identical repeats, conflicts, reasons) and loaded or quarantined."""
     extract = parsed.extract
     kind = extract.kind
     file = {"source_file": extract.name, "extract_date": extract.extract_date, "kind": kind, "run_id": run_id}
     with readable(con, parsed, scratch) as path:
-        sql = "create or replace temp table special_keys as " + special_keys_sql(parsed)
-        con.execute(
-            sql,
-            {**contract.used_parameters(sql, {**parameters, "extract_date": extract.extract_date}), "path": str(path)},
-        )
-        records = con.execute("select records from special_keys where record_key is null").fetchone()
-        if (records[0] if records else 0) != len(parsed.record_lines):
-            raise not_readable(parsed)
         con.execute("create or replace temp table key_lines as " + key_lines_sql(parsed), {"path": str(path)})
+        records, numbered = con.execute("select count(*), count(line_number) from key_lines").fetchone()
+        if records != numbered or records != len(parsed.record_lines):
+            raise not_readable(parsed)
+        con.execute(
+            """create or replace temp table special_keys as
+               select record_key, count(*) as records from key_lines group by record_key having count(*) > 1"""
+        )
         sql = load_direct_sql(parsed)
         # The file streams through the join and key_lines is the side held in memory; DuckDB cannot know how long
         # the file is and would otherwise hold the file (every column) and stream the keys.
@@ -407,19 +392,23 @@ def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch
             direct = con.execute(
                 sql,
                 {
-                    **contract.used_parameters(sql, parameters),
+                    **contract.used_parameters(sql, {**parameters, "extract_date": extract.extract_date}),
                     "path": str(path),
                     "source_file": extract.name,
-                    "extract_date": extract.extract_date,
                 },
             ).fetchone()[0]
         finally:
             con.execute("reset disabled_optimizers")
+        repeated = con.execute("select coalesce(sum(records), 0) from special_keys").fetchone()[0]
+        if direct < records - repeated:
+            con.execute(
+                "insert into special_keys select record_key, 1 from (" + refused_keys_sql(kind) + ")",
+                {"source_file": extract.name},
+            )
         stage_rows(con, parsed, parameters, path, only_keys="special_keys")
     columns = ", ".join(contract.COLUMNS[kind])
-    loaded = "raw.vrr_requests_received" if kind == "vrr_requests" else "raw.decisions"
     con.execute(
-        f"""insert into {loaded}
+        f"""insert into {LOADED[kind]}
             select $source_file, $extract_date, line_number, {columns}{", raw_row" if kind == "vrr_requests" else ""}
             from screened where not is_repeat and len(reasons) = 0""",
         {k: file[k] for k in ("source_file", "extract_date")},
