@@ -222,7 +222,10 @@ def refused_keys_sql(kind: str) -> str:
         select record_key from key_lines
         where
             record_key not in (select record_key from special_keys)
-            and record_key not in (select {contract.KEYS[kind]} from {LOADED[kind]} where source_file = $source_file)
+            and record_key not in (
+                select {contract.KEYS[kind]} from {LOADED[kind]}
+                where source_file = $source_file and {contract.KEYS[kind]} is not null
+            )
     """
 
 
