@@ -510,8 +510,8 @@ def plan_run(
 
 
 def connect(path: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A connection with the run's DuckDB memory limit, threads and spill folder (from settings), the row checks' macros
-    and the keyed pseudonym function (under the settings' key)."""
+    """A connection with the run's DuckDB memory limit, threads and spill folder (from settings), the row checks'
+    macros and the keyed pseudonym function (under the settings' key)."""
     con = duckdb.connect(str(path))
     for name, value in settings.duckdb_settings().items():
         con.execute(f"set {name} = ?", [value])
