@@ -207,7 +207,7 @@ def loaded_rows(path, kind="decisions") -> tuple[list[tuple], list[tuple]]:
             "VRR_WAREHOUSE_PATH": str(path.parent / "w.duckdb"),
         }
     )
-    table = "raw.vrr_requests_received" if kind == "vrr_requests" else "raw.decisions"
+    table = ingest.LOADED[kind]
     with ingest.connect(":memory:", settings) as con:
         con.execute("create schema raw")
         con.execute("create schema audit")
