@@ -350,7 +350,9 @@ def notes_rows(info: PackInfo) -> list[tuple[str, str]]:
         (
             "revisions",
             "A figure marked [r] differs from the one published in the previous pack for this quarter; "
-            "the Revisions worksheet lists each with its previous value and the change.",
+            "the Revisions worksheet lists each with its previous value and the change. A pack is issued again "
+            "only when something it shows changes (a figure, a marker or a note), not for a later extract that "
+            "leaves its figures as they were: its as-at date is that of the extract it was made from.",
         ),
     ]
 
@@ -743,13 +745,18 @@ PACK_FILES = {
 }
 
 
-def pack_fingerprint(info: PackInfo, tables: list, revisions: list[dict], inputs: list[dict]) -> str:
-    """SHA-256 of everything a pack shows: the same fingerprint means the same files."""
+def pack_fingerprint(info: PackInfo, tables: list, revisions: list[dict]) -> str:
+    """SHA-256 of what a pack reports: its tables (every figure, marker and provisional flag), revisions, notes
+    and the code that writes it. A published pack with the same fingerprint is not issued again.
+
+    The as-at date and the input files are left out on purpose: a later extract that changes none of a quarter's
+    figures leaves its pack as published, with the as-at date and input files it was made from (revisions
+    practice: a publication is re-issued when revised, not because newer data confirmed it). Everything that does
+    depend on the as-at date, such as whether a quarter is still provisional, is in the tables."""
     content = {
         "code": warehouse.export_code_fingerprint(),
         "info": [
             info.label,
-            info.as_at.isoformat(),
             info.threshold,
             info.contact,
             info.version,
@@ -772,7 +779,6 @@ def pack_fingerprint(info: PackInfo, tables: list, revisions: list[dict], inputs
             for t in tables
         ],
         "revisions": revisions,
-        "inputs": inputs,
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -851,7 +857,7 @@ def write_pack(job: PackJob) -> dict | None:
     current = current_figures(tables)
     before, before_revisions = read_previous(previous, tables)
     revisions = revisions_between(before, before_revisions, current, tables)
-    fingerprint = pack_fingerprint(info, tables, revisions, inputs)
+    fingerprint = pack_fingerprint(info, tables, revisions)
     if previous is not None and published_fingerprint(previous) == fingerprint:
         return None
     revised = revised_keys(revisions)

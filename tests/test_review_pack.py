@@ -514,16 +514,28 @@ def test_pack_page_in_a_real_browser(packs, tmp_path):
     assert result["violations"] == []
 
 
-def test_a_correction_to_an_earlier_quarter_is_marked_revised(pipeline_run, tmp_path):
+def pack_files(exports: Path) -> dict[str, dict[str, bytes]]:
+    return {
+        pack.name: {p.relative_to(pack).as_posix(): p.read_bytes() for p in pack.rglob("*") if p.is_file()}
+        for pack in sorted(exports.iterdir())
+        if pack.is_dir() and not pack.name.startswith(".")
+    }
+
+
+def test_a_correction_to_an_earlier_quarter_is_marked_revised(tmp_path):
     """Ten more eligible decisions arrive for 2020/21 Q1 in a later extract: that quarter's pack marks the changed
-    figures [r] and lists them with their previous values; a rerun after that changes no byte."""
+    figures [r] and lists them with their previous values; a rerun after that changes no byte. A pack whose figures
+    the new extract leaves as they were is not issued again: not a byte of it changes, and it shows exactly what a
+    first export of the new extracts shows."""
     from pipeline.synthetic import generate_sample
-    from tests.conftest import write_csv
+    from tests.conftest import PipelineRun, write_csv
 
     landing = tmp_path / "landing"
     generate_sample(landing, as_at=dt.date(2021, 1, 6))
-    run = pipeline_run(landing)
+    (tmp_path / "incremental").mkdir()
+    run = PipelineRun(tmp_path / "incremental", landing)
     assert run().success
+    first = pack_files(run.exports)
     folder = run.exports / "2020-21-Q1"
     before = {
         r["cohort_value"]: r
@@ -585,3 +597,23 @@ def test_a_correction_to_an_earlier_quarter_is_marked_revised(pipeline_run, tmp_
     files = {p.relative_to(run.exports): p.read_bytes() for p in run.exports.rglob("*") if p.is_file()}
     assert run().success
     assert {p.relative_to(run.exports): p.read_bytes() for p in run.exports.rglob("*") if p.is_file()} == files
+
+    # Packs not issued again: as at the first extract and byte for byte as published. The quarters before
+    # 2020/21 Q1 show none of its figures (the trend and rolling tables look back, never forward), though a pack
+    # just before it can still change: which counts secondary suppression withholds links neighbouring quarters.
+    second = pack_files(run.exports)
+    as_at = {name: json.loads(files["manifest.json"])["as_at_date"] for name, files in second.items()}
+    kept = sorted(name for name, date in as_at.items() if date == "2021-01-06")
+    assert as_at["2020-21-Q1"] == "2021-02-01"
+    assert {"2019-20-Q1", "2019-20-Q2", "2019-20-Q3"} <= set(kept)
+    assert all(second[name] == first[name] for name in kept)
+    # a pack issued again shows something new: a table differs, not only the as-at date
+    for name in set(second) - set(kept):
+        assert any(second[name][f"csv/{t}.csv"] != first[name][f"csv/{t}.csv"] for t in TABLES), name
+    # ... and each shows what a first export of the same extracts shows, figure for figure and marker for marker
+    (tmp_path / "fresh").mkdir()
+    fresh = PipelineRun(tmp_path / "fresh", landing)
+    assert fresh().success
+    for name in kept:
+        for table in (*TABLES, "revisions", "data_dictionary"):
+            assert read_table(run.exports / name, table) == read_table(fresh.exports / name, table), (name, table)
