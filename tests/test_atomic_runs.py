@@ -164,7 +164,9 @@ def test_kill_9_at_any_point_leaves_every_pack_verifiable(tmp_path):
     assert leftovers(run) == []
     new = folder_sums(run)
     changed = [q for q in good if new[q] != good[q]]
-    assert good.keys() <= new.keys() and len(changed) > len(good) // 2, "the new input changes most quarters"
+    # the new extracts revise the latest quarters and complete two more (a pack whose figures they leave as they
+    # were is not issued again)
+    assert good.keys() <= new.keys() and len(changed) >= 3 and len(new.keys() - good.keys()) == 2
     assert all(mixed[q] in (good.get(q), new[q]) for q in mixed), "a quarter folder mixed files of two runs"
     assert openable(run) == len(ref.fct_vrr_decisions(landing))
 
