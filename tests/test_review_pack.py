@@ -606,7 +606,7 @@ def test_a_correction_to_an_earlier_quarter_is_marked_revised(pipeline_run, tmp_
     # 2020/21 Q1 show none of its figures (the trend and rolling tables look back, never forward), though a pack
     # just before it can still change: which counts secondary suppression withholds links neighbouring quarters.
     second = pack_files(run.exports)
-    as_at = {name: json.loads(files["manifest.json"])["as_at_date"] for name, files in second.items()}
+    as_at = {name: json.loads(contents["manifest.json"])["as_at_date"] for name, contents in second.items()}
     kept = sorted(name for name, date in as_at.items() if date == "2021-01-06")
     assert as_at["2020-21-Q1"] == "2021-02-01"
     assert {"2019-20-Q1", "2019-20-Q2", "2019-20-Q3"} <= set(kept)
