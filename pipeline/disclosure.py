@@ -21,6 +21,9 @@ a published zero (a row a table does not show has no decisions).
   Nothing is returned while any withheld count is determined.
 - Dependent: a rate, interval or median whose inputs include a withheld count is withheld too; a median over
   fewer than threshold values is withheld (it would show one person's value).
+- Kept: the counts an earlier issue withheld and whose values stand are withheld again (`kept`), and the rules
+  above add only what they still need. Otherwise a later issue could show a count the earlier one withheld, and
+  the two issues read together could give back a count both withheld.
 """
 
 from __future__ import annotations
@@ -77,9 +80,12 @@ def withhold(
     relations: list[Relation],
     threshold: int,
     follows: Callable[[Hashable], Iterable[Hashable]] | None = None,
+    kept: Iterable[Hashable] = (),
 ) -> dict[Hashable, str]:
     """The withheld counts, each with its rule (primary or secondary).
 
+    `kept`: counts to withhold whatever else happens (those an earlier issue withheld, whose values stand): secondary
+    unless primary now; a count of `kept` that is not among `values` is ignored.
     `follows(key)` names the counts a withheld count takes with it (for the pack: the rolling windows that
     contain a quarter's count). After the subtraction rule and `follows`, every relation is audited at once
     (`determined`): a withheld count that any combination of the relations determines takes another count with
@@ -89,6 +95,9 @@ def withhold(
     problem = _Problem(values, relations)
     matrix = RelationMatrix(relations)
     withheld: dict[Hashable, str] = {key: PRIMARY for key, value in values.items() if 0 < value < threshold}
+    for key in sorted(kept, key=repr):
+        if key in values and key not in withheld:
+            withheld[key] = SECONDARY
     new: set[Hashable] | None = None  # withheld since the last audit (None: all of them)
     audited: set[Hashable] = set()
     for _ in range(MAX_ROUNDS):

@@ -77,6 +77,37 @@ def as_at_date(con):
     return con.execute("select max(extract_date) from raw.extract_files").fetchone()[0]
 
 
+def disclosure_of(con, threshold: int) -> pack.Control:
+    """Disclosure control over the marts of a warehouse (a build, or the published file), starting from the counts
+    withheld by the run that last wrote audit.withheld_counts in it: in a build, the last issue's decisions, kept
+    where their values stand; in a published warehouse, its own run's decisions, which it gives again."""
+    previous = {}
+    if con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'audit' and table_name = 'withheld_counts'"
+    ).fetchone()[0]:  # a warehouse of an earlier version has none: nothing was kept
+        previous = dict(con.execute("select count_key, value from audit.withheld_counts").fetchall())
+    return pack.control(pack.read_marts(con), threshold, previous)
+
+
+def write_withheld_counts(con, control: pack.Control, run_id: str) -> None:
+    """This run's withheld counts, for the next run to keep withheld while their values stand."""
+    record = control.record()
+    con.execute("delete from audit.withheld_counts")
+    counts = pa.table(
+        {
+            "count_key": pa.array(list(record), type=pa.string()),
+            "value": pa.array(list(record.values()), type=pa.int64()),
+            "rule": pa.array([control.withheld[k] for k in control.withheld], type=pa.string()),
+            "run_id": pa.array([run_id] * len(record), type=pa.string()),
+        }
+    )
+    con.register("withheld_count_rows", counts)
+    try:
+        con.execute("insert into audit.withheld_counts select * from withheld_count_rows")
+    finally:
+        con.unregister("withheld_count_rows")
+
+
 def write_disclosure_log(con, rows: list[dict]) -> None:
     columns = ", ".join(f"{name} {kind}" for name, (kind, _) in LOG_COLUMNS.items())
     con.execute(f"create or replace table marts.disclosure_log ({columns})")
@@ -122,9 +153,10 @@ def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> d
     if not build.exists():
         raise dg.Failure("There is no warehouse build for this run: materialise the whole job in one run.")
     with duckdb.connect(str(build)) as con:
-        control = pack.control(pack.read_marts(con), settings.disclosure_threshold)
+        control = disclosure_of(con, settings.disclosure_threshold)
         rows = control.log_rows()
         write_disclosure_log(con, rows)
+        write_withheld_counts(con, control, context.run_id)
     by_rule = {rule: sum(1 for r in rows if r["rule"] == rule) for rule in sorted({r["rule"] for r in rows})}
     return dg.MaterializeResult(
         metadata={
@@ -132,6 +164,8 @@ def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> d
             "figures_withheld": len(rows),
             "withheld_by_rule": dg.MetadataValue.json(by_rule),
             "counts_published": len(control.counts.values),
+            "counts_withheld": len(control.withheld),
+            "kept_from_last_issue": control.kept,
             "relations": len(control.counts.relations),
         }
     )
@@ -262,7 +296,7 @@ def quarterly_export(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.
     with warehouse.published_read_only(settings.warehouse_path) as con:
         if con is None:
             raise dg.Failure(f"No published warehouse at {settings.warehouse_path}: run the whole job first.")
-        control = pack.control(pack.read_marts(con), settings.disclosure_threshold)
+        control = disclosure_of(con, settings.disclosure_threshold)
         logged = con.execute("select count(*) from marts.disclosure_log").fetchone()[0]
         inputs = input_files(con)
     if logged != len(control.log_rows()):

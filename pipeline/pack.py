@@ -10,7 +10,9 @@ depend on. The workbook, the CSV files, the HTML page and its narrative are all 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -871,8 +873,13 @@ class Control:
     counts: Counts
     withheld: dict[tuple, str]
     threshold: int
+    kept: int = 0  # counts withheld because the previous issue withheld them and their values stand
     _log_rows: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
     _tables: dict[dt.date, list[Table]] = field(default_factory=dict, repr=False, compare=False)
+
+    def record(self) -> dict[str, int]:
+        """The withheld counts as audit.withheld_counts keeps them for the next run: `key_text` to value."""
+        return {key_text(key): self.counts.values[key] for key in self.withheld}
 
     def builder(self) -> Builder:
         return Builder(self.data, self.withheld, self.threshold)
@@ -913,27 +920,42 @@ class Control:
         return [out[k] for k in sorted(out, key=repr)]
 
 
-def control(data: MartData, threshold: int) -> Control:
-    """Disclosure control over every published count. The same marts and threshold always give the same decisions,
-    so the last result is kept and given again for the same input: in one process (`make run`) the export step
-    reads back exactly the marts the disclosure step controlled, and need not audit them a second time."""
+def control(data: MartData, threshold: int, previous: Mapping[str, int] | None = None) -> Control:
+    """Disclosure control over every published count. `previous`: the counts the last issue withheld (`key_text`
+    to value), from `audit.withheld_counts`; those whose values stand are withheld again, so that issues read
+    together reveal nothing either withholds.
+
+    The same marts, threshold and previous decisions always give the same decisions, and the decisions of a run
+    given as `previous` with the same marts give them again. So the last result is kept and given again for such
+    an input: in one process (`make run`) the export step reads back exactly the marts and decisions the
+    disclosure step made, and need not audit them a second time."""
+    previous = dict(previous or {})
     key = (
         threshold,
         data.as_at,
         tuple((mart, tuple(tuple(r.items()) for r in rows)) for mart, rows in sorted(data.rows.items())),
         tuple(tuple(r.items()) for r in data.eligibility_rules),
     )
-    if _last_control and _last_control[0][0] == key:
-        return _last_control[0][1]
+    if _last_control:
+        (last_key, last_previous), last = _last_control[0]
+        if last_key == key and previous in (last_previous, last.record()):
+            return last
     counts = published_counts(data)
     disclosure.check_relations(counts.values, counts.relations)
-    withheld = disclosure.withhold(counts.values, counts.relations, threshold, follows=windows_containing)
-    result = Control(data, counts, withheld, threshold)
-    _last_control[:] = [(key, result)]
+    texts = {key_text(k): k for k in counts.values}
+    kept = [texts[text] for text, value in previous.items() if text in texts and counts.values[texts[text]] == value]
+    withheld = disclosure.withhold(counts.values, counts.relations, threshold, follows=windows_containing, kept=kept)
+    result = Control(data, counts, withheld, threshold, kept=len(kept))
+    _last_control[:] = [((key, previous), result)]
     return result
 
 
-_last_control: list[tuple[tuple, Control]] = []  # the last input (as immutable values) and its control
+_last_control: list[tuple[tuple, Control]] = []  # the last input (as immutable values, and previous) and its control
+
+
+def key_text(key: tuple) -> str:
+    """A count's key as text, as audit.withheld_counts stores it: a JSON list (dates as YYYY-MM-DD)."""
+    return json.dumps([v.isoformat() if isinstance(v, dt.date) else v for v in key], ensure_ascii=False)
 
 
 def windows_containing(key: tuple) -> list[tuple]:

@@ -15,8 +15,9 @@ import duckdb
 from pipeline import __version__, lock
 from pipeline.settings import DEFAULT_COMPACT_FREE_SHARE
 
-# Tables carried forward from the published warehouse into each new build (append-only history).
-HISTORY_TABLES = ("audit.quarantine_history",)
+# Tables carried forward from the published warehouse into a build made from scratch: the append-only history of
+# quarantine, and the counts the last issue withheld (what has been published stays a fact after a full refresh).
+HISTORY_TABLES = ("audit.quarantine_history", "audit.withheld_counts")
 
 
 def build_path(warehouse_path: Path, run_id: str) -> Path:

@@ -32,6 +32,22 @@ def test_one_withheld_part_takes_the_next_smallest_with_it():
     assert withhold(values, [Relation("total", ("x", "y", "z"))], 5) == {"x": PRIMARY, "y": SECONDARY}
 
 
+def test_counts_kept_from_an_earlier_issue_are_withheld_again_and_spare_another():
+    # total 30 = 3 + 7 + 20: an earlier issue withheld 20 beside the 3 (say the 7 was then 17). Chosen afresh, 7
+    # would go; kept, 20 is withheld again and protects the 3 by itself. The 7 is shown in both issues, the 20 in
+    # neither, so the two together give back nothing.
+    values = {"total": 30, "x": 3, "y": 7, "z": 20}
+    relations = [Relation("total", ("x", "y", "z"))]
+    assert withhold(values, relations, 5, kept=["z"]) == {"x": PRIMARY, "z": SECONDARY}
+    # a kept count primary now is primary; one no longer published (a zero no table shows) is ignored
+    assert withhold(values, relations, 5, kept=["x", "z", "gone"]) == {"x": PRIMARY, "z": SECONDARY}
+    # a kept count that would leave another alone in a relation takes one more with it
+    assert withhold({"total": 30, "y": 10, "z": 20}, [Relation("total", ("y", "z"))], 5, kept=["z"]) == {
+        "z": SECONDARY,
+        "y": SECONDARY,
+    }
+
+
 def test_two_withheld_parts_need_nothing_more():
     values = {"total": 30, "x": 3, "y": 2, "z": 25}
     assert withhold(values, [Relation("total", ("x", "y", "z"))], 5) == {"x": PRIMARY, "y": PRIMARY}

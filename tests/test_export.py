@@ -81,12 +81,12 @@ def sample_jobs(sample_run, folder, quarters: int):
 
     import duckdb
 
-    from pipeline import export, pack
+    from pipeline import export
     from pipeline.settings import resolve_settings
 
     settings = resolve_settings(sample_run.env())
     with duckdb.connect(str(sample_run.warehouse), read_only=True) as con:
-        control = pack.control(pack.read_marts(con), settings.disclosure_threshold)
+        control = export.disclosure_of(con, settings.disclosure_threshold)
         inputs = export.input_files(con)
     jobs = export.pack_jobs(control, control.data.quarters[-quarters:], settings, folder, inputs)
     return [dataclasses.replace(job, previous=None) for job in jobs]

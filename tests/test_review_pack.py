@@ -529,7 +529,7 @@ def test_a_correction_to_an_earlier_quarter_is_marked_revised(pipeline_run, tmp_
     pack written afresh from the new warehouse shows."""
     import duckdb
 
-    from pipeline import export, pack, publication
+    from pipeline import export, publication
     from pipeline.partitions import export_label
     from pipeline.settings import resolve_settings
     from pipeline.synthetic import generate_sample
@@ -618,7 +618,7 @@ def test_a_correction_to_an_earlier_quarter_is_marked_revised(pipeline_run, tmp_
     # every table, figure for figure and marker for marker
     settings = resolve_settings({**run.env(), "VRR_EXPORT_DIR": str(tmp_path / "none")})
     with duckdb.connect(str(run.warehouse), read_only=True) as con:
-        control = pack.control(pack.read_marts(con), settings.disclosure_threshold)
+        control = export.disclosure_of(con, settings.disclosure_threshold)
         inputs = export.input_files(con)
     quarters = [q for q in control.data.quarters if export_label(q) in kept]
     jobs = export.pack_jobs(control, quarters, settings, tmp_path / "fresh", inputs)
@@ -629,3 +629,95 @@ def test_a_correction_to_an_earlier_quarter_is_marked_revised(pipeline_run, tmp_
             p.relative_to(tmp_path / "fresh" / name).as_posix(): p.read_bytes()
             for p in (tmp_path / "fresh" / name / "csv").iterdir()
         }, name
+
+
+def test_a_later_issue_keeps_what_an_earlier_one_withheld(pipeline_run, tmp_path):
+    """A new quarter arrives and no earlier figure changes. Chosen afresh, secondary suppression would withhold other
+    counts in the earlier quarters than their packs already published withhold, and the two issues read together
+    would give back counts both withhold. Kept from the last issue, every count withheld before is withheld again,
+    and every equation of both issues at once, solved as one linear system, gives back nothing."""
+    import random
+    import shutil
+
+    import duckdb
+
+    from pipeline import export, pack
+    from pipeline.settings import resolve_settings
+    from pipeline.synthetic import generate_sample
+    from tests.conftest import write_csv
+
+    landing = tmp_path / "landing"
+    generate_sample(landing, as_at=dt.date(2021, 1, 6))
+    run = pipeline_run(landing)
+    assert run().success
+    settings = resolve_settings(run.env())
+    with duckdb.connect(str(run.warehouse), read_only=True) as con:
+        first = export.disclosure_of(con, settings.disclosure_threshold)
+    issue_one = tmp_path / "issue_one"
+    shutil.copytree(run.exports, issue_one)
+
+    # the next extract: only decisions of January to March 2021 (a quarter complete from April) and their requests
+    header = (landing / "decisions_2021-01-06.csv").read_text().splitlines()[0].split(",")
+    rng = random.Random(11)
+    decisions, requests = [], []
+    for i in range(400):
+        values = dict.fromkeys(header, "")
+        day = dt.date(2021, 1, 7) + dt.timedelta(days=rng.randrange(80))
+        values |= {
+            "decision_id": f"DQ4{i:04d}",
+            "crime_reference": f"CR/Q4/{i}",
+            "force_code": rng.choice(["CEN", "EST", "NTH", "STH", "WST"]),
+            "offence_code": rng.choice(["19C", "19D", "8N", "17A", "20"]),
+            "decision_date": day.isoformat(),
+            "outcome_code": rng.choice(["14", "15", "16", "16", "18"]),
+            "decision_maker": rng.choice(["police", "police", "cps"]),
+            "suspect_interviewed": "Y",
+            "victim_notified_date": (day + dt.timedelta(days=rng.randrange(9))).isoformat(),
+            "victim_id": f"VQ4{i}",
+            "victim_age": str(rng.randrange(12, 80)),
+            "victim_sex": rng.choice(["F", "M"]),
+            "victim_ethnicity": rng.choice(["W1", "W1", "W1", "A1", "B1", "M1", "O9"]),
+            "victim_disability": rng.choice(["N", "Y", "U"]),
+        }
+        decisions.append([values[h] for h in header])
+        if rng.random() < 0.1:
+            requested = min(day + dt.timedelta(days=rng.randrange(20)), dt.date(2021, 3, 31))
+            requests.append([f"RQ4{i}", values["decision_id"], requested.isoformat(), "police", "review", "", ""])
+    write_csv(landing / "decisions_2021-04-06.csv", header, decisions)
+    request_header = (landing / "vrr_requests_2021-01-06.csv").read_text().splitlines()[0].split(",")
+    write_csv(landing / "vrr_requests_2021-04-06.csv", request_header, requests)
+    assert run().success
+
+    with duckdb.connect(str(run.warehouse), read_only=True) as con:
+        second = export.disclosure_of(con, settings.disclosure_threshold)
+        fresh = pack.control(pack.read_marts(con), settings.disclosure_threshold)  # nothing kept from before
+    earlier = set(first.data.quarters)
+    assert set(second.data.quarters) - earlier == {dt.date(2021, 1, 1)}
+    assert all(second.counts.values.get(k, 0) == v for k, v in first.counts.values.items())  # nothing revised
+    assert set(first.withheld) <= set(second.withheld)
+    # keeping matters here: chosen afresh, the earlier quarters would withhold other counts
+    assert {k for k in fresh.withheld if k[2] in earlier} != set(first.withheld)
+    assert second.kept == len(first.withheld)
+
+    one, two = gather(dict(packs_in(issue_one))), gather(dict(packs_in(run.exports)))
+    both = {}
+    for key, value in two.cells.items():
+        before = one.cells.get(key)
+        if value is not None and before is not None:
+            assert value == before, key  # nothing was revised: each figure shown twice is the same
+        both[key] = value if value is not None else before
+    withheld_in_both = sorted((k for k, v in both.items() if v is None), key=repr)
+    assert len(withheld_in_both) > 500
+    assert linear_attack(two.equations, withheld_in_both) == set()
+    # the earlier quarters' packs stay as published: each shows what it showed, or withholds more
+    for name, folder in packs_in(issue_one):
+        for table in TABLES:
+            for old, new in zip(read_table(folder, table), read_table(run.exports / name, table), strict=True):
+                for column, value in old.items():
+                    if column.endswith("_marker") or column == "status" or new[column] == value:
+                        continue
+                    assert new[column] == "" and "[c]" in new[f"{column}_marker"], (name, table, column, value)
+
+
+def packs_in(exports: Path) -> list[tuple[str, Path]]:
+    return sorted((p.name, p) for p in exports.iterdir() if p.is_dir() and not p.name.startswith("."))
