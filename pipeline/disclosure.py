@@ -23,14 +23,16 @@ a published zero (a row a table does not show has no decisions).
   fewer than threshold values is withheld (it would show one person's value).
 - Kept: the counts an earlier issue withheld and whose values stand are withheld again (`kept`), and the rules
   above add only what they still need. Otherwise a later issue could show a count the earlier one withheld, and
-  the two issues read together could give back a count both withheld.
+  the two issues read together could give back a count both withheld. What they add comes first from counts the
+  earlier issue did not publish with the same value (`settled` are those it did), so that its packs stay as they
+  were wherever the new counts allow: a new quarter's counts protect each other before an old quarter's do.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,18 +83,21 @@ def withhold(
     threshold: int,
     follows: Callable[[Hashable], Iterable[Hashable]] | None = None,
     kept: Iterable[Hashable] = (),
+    settled: Collection[Hashable] = frozenset(),
 ) -> dict[Hashable, str]:
     """The withheld counts, each with its rule (primary or secondary).
 
     `kept`: counts to withhold whatever else happens (those an earlier issue withheld, whose values stand): secondary
-    unless primary now; a count of `kept` that is not among `values` is ignored.
+    unless primary now; a count of `kept` that is not among `values` is ignored. `settled`: counts an earlier issue
+    published with the values they have now, withheld only where no other count will do (each choice below takes
+    the smallest count that is not settled, failing that the smallest settled one).
     `follows(key)` names the counts a withheld count takes with it (for the pack: the rolling windows that
     contain a quarter's count). After the subtraction rule and `follows`, every relation is audited at once
     (`determined`): a withheld count that any combination of the relations determines takes another count with
     it, and the whole runs again, until no withheld count is determined."""
     if threshold < 1:
         raise ValueError("the disclosure threshold must be at least 1")
-    problem = _Problem(values, relations)
+    problem = _Problem(values, relations, settled)
     matrix = RelationMatrix(relations)
     withheld: dict[Hashable, str] = {key: PRIMARY for key, value in values.items() if 0 < value < threshold}
     for key in sorted(kept, key=repr):
@@ -119,8 +124,9 @@ MAX_ROUNDS = 100
 class _Problem:
     """The counts and relations, indexed once: which relations each count is in."""
 
-    def __init__(self, values: Mapping[Hashable, int], relations: list[Relation]):
+    def __init__(self, values: Mapping[Hashable, int], relations: list[Relation], settled: Collection[Hashable]):
         self.values = values
+        self.settled = settled
         self.members = [relation.members() for relation in relations]
         self.by_member: dict[Hashable, list[int]] = defaultdict(list)
         for index, members in enumerate(self.members):
@@ -128,7 +134,7 @@ class _Problem:
                 self.by_member[member].append(index)
 
     def smallest(self, candidates: Iterable[Hashable]) -> Hashable:
-        return min(candidates, key=lambda m: (self.values[m], repr(m)))
+        return min(candidates, key=lambda m: (m in self.settled, self.values[m], repr(m)))
 
     def close(
         self,

@@ -78,34 +78,37 @@ def as_at_date(con):
 
 
 def disclosure_of(con, threshold: int) -> pack.Control:
-    """Disclosure control over the marts of a warehouse (a build, or the published file), starting from the counts
-    withheld by the run that last wrote audit.withheld_counts in it: in a build, the last issue's decisions, kept
-    where their values stand; in a published warehouse, its own run's decisions, which it gives again."""
+    """Disclosure control over the marts of a warehouse (a build, or the published file), starting from the counts of
+    the run that last wrote audit.disclosure_counts in it: in a build, the last issue's, whose decisions stand where
+    their values do; in a published warehouse, its own run's, which give its decisions again."""
     previous = {}
     if con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'audit' and table_name = 'withheld_counts'"
-    ).fetchone()[0]:  # a warehouse of an earlier version has none: nothing was kept
-        previous = dict(con.execute("select count_key, value from audit.withheld_counts").fetchall())
+        "select count(*) from duckdb_tables() where schema_name = 'audit' and table_name = 'disclosure_counts'"
+    ).fetchone()[0]:  # a warehouse of an earlier version has none: there is no issue to keep to
+        previous = {
+            key: (value, rule)
+            for key, value, rule in con.execute("select count_key, value, rule from audit.disclosure_counts").fetchall()
+        }
     return pack.control(pack.read_marts(con), threshold, previous)
 
 
-def write_withheld_counts(con, control: pack.Control, run_id: str) -> None:
-    """This run's withheld counts, for the next run to keep withheld while their values stand."""
+def write_disclosure_counts(con, control: pack.Control, run_id: str) -> None:
+    """Every count this run publishes, with its value and rule (null where shown), for the next run to keep to."""
     record = control.record()
-    con.execute("delete from audit.withheld_counts")
     counts = pa.table(
         {
             "count_key": pa.array(list(record), type=pa.string()),
-            "value": pa.array(list(record.values()), type=pa.int64()),
-            "rule": pa.array([control.withheld[k] for k in control.withheld], type=pa.string()),
+            "value": pa.array([value for value, _ in record.values()], type=pa.int64()),
+            "rule": pa.array([rule for _, rule in record.values()], type=pa.string()),
             "run_id": pa.array([run_id] * len(record), type=pa.string()),
         }
     )
-    con.register("withheld_count_rows", counts)
+    con.execute("delete from audit.disclosure_counts")
+    con.register("disclosure_count_rows", counts)
     try:
-        con.execute("insert into audit.withheld_counts select * from withheld_count_rows")
+        con.execute("insert into audit.disclosure_counts select * from disclosure_count_rows")
     finally:
-        con.unregister("withheld_count_rows")
+        con.unregister("disclosure_count_rows")
 
 
 def write_disclosure_log(con, rows: list[dict]) -> None:
@@ -156,7 +159,7 @@ def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> d
         control = disclosure_of(con, settings.disclosure_threshold)
         rows = control.log_rows()
         write_disclosure_log(con, rows)
-        write_withheld_counts(con, control, context.run_id)
+        write_disclosure_counts(con, control, context.run_id)
     by_rule = {rule: sum(1 for r in rows if r["rule"] == rule) for rule in sorted({r["rule"] for r in rows})}
     return dg.MaterializeResult(
         metadata={

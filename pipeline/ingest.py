@@ -68,9 +68,9 @@ RAW_DDL = (
     """create table if not exists audit.quarantine_history (
         event varchar, run_id varchar, recorded_at timestamp, source_file varchar, file_sha256 varchar,
         line_number integer, record_key varchar, reason_code varchar)""",
-    # The counts the last run's disclosure control withheld (pack.key_text, the count's value, its rule): the next
-    # run withholds them again while their values stand, so that two issues of a pack together reveal nothing.
-    """create table if not exists audit.withheld_counts (
+    # Every count the last run published (pack.key_text, its value, the rule that withheld it or null): the next
+    # run withholds again what it withheld and shows again what it showed, while their values stand.
+    """create table if not exists audit.disclosure_counts (
         count_key varchar, value bigint, rule varchar, run_id varchar)""",
 )
 

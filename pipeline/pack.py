@@ -877,9 +877,10 @@ class Control:
     _log_rows: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
     _tables: dict[dt.date, list[Table]] = field(default_factory=dict, repr=False, compare=False)
 
-    def record(self) -> dict[str, int]:
-        """The withheld counts as audit.withheld_counts keeps them for the next run: `key_text` to value."""
-        return {key_text(key): self.counts.values[key] for key in self.withheld}
+    def record(self) -> dict[str, tuple[int, str | None]]:
+        """Every count as audit.disclosure_counts keeps it for the next run: `key_text` to its value and rule (None
+        where shown)."""
+        return {key_text(key): (value, self.withheld.get(key)) for key, value in self.counts.values.items()}
 
     def builder(self) -> Builder:
         return Builder(self.data, self.withheld, self.threshold)
@@ -920,15 +921,16 @@ class Control:
         return [out[k] for k in sorted(out, key=repr)]
 
 
-def control(data: MartData, threshold: int, previous: Mapping[str, int] | None = None) -> Control:
-    """Disclosure control over every published count. `previous`: the counts the last issue withheld (`key_text`
-    to value), from `audit.withheld_counts`; those whose values stand are withheld again, so that issues read
-    together reveal nothing either withholds.
+def control(data: MartData, threshold: int, previous: Mapping[str, tuple[int, str | None]] | None = None) -> Control:
+    """Disclosure control over every published count. `previous`: every count of the last issue (`key_text` to its
+    value and rule, None where shown), from `audit.disclosure_counts`. Those it withheld whose values stand are
+    withheld again, so that issues read together reveal nothing either withholds; those it showed whose values
+    stand are withheld only where nothing else will do, so that its packs stay as they were.
 
-    The same marts, threshold and previous decisions always give the same decisions, and the decisions of a run
-    given as `previous` with the same marts give them again. So the last result is kept and given again for such
-    an input: in one process (`make run`) the export step reads back exactly the marts and decisions the
-    disclosure step made, and need not audit them a second time."""
+    The same marts, threshold and previous issue always give the same decisions, and the decisions of a run given
+    as `previous` with the same marts give them again. So the last result is kept and given again for such an
+    input: in one process (`make run`) the export step reads back exactly the marts and decisions the disclosure
+    step made, and need not audit them a second time."""
     previous = dict(previous or {})
     key = (
         threshold,
@@ -942,9 +944,20 @@ def control(data: MartData, threshold: int, previous: Mapping[str, int] | None =
             return last
     counts = published_counts(data)
     disclosure.check_relations(counts.values, counts.relations)
-    texts = {key_text(k): k for k in counts.values}
-    kept = [texts[text] for text, value in previous.items() if text in texts and counts.values[texts[text]] == value]
-    withheld = disclosure.withhold(counts.values, counts.relations, threshold, follows=windows_containing, kept=kept)
+    standing = {}  # the counts of the last issue whose values stand, and whether it withheld them
+    for count in counts.values:
+        value, rule = previous.get(key_text(count), (None, None))
+        if value == counts.values[count]:
+            standing[count] = rule is not None
+    kept = [count for count, withheld in standing.items() if withheld]
+    withheld = disclosure.withhold(
+        counts.values,
+        counts.relations,
+        threshold,
+        follows=windows_containing,
+        kept=kept,
+        settled={count for count, withheld in standing.items() if not withheld},
+    )
     result = Control(data, counts, withheld, threshold, kept=len(kept))
     _last_control[:] = [((key, previous), result)]
     return result
@@ -954,7 +967,7 @@ _last_control: list[tuple[tuple, Control]] = []  # the last input (as immutable 
 
 
 def key_text(key: tuple) -> str:
-    """A count's key as text, as audit.withheld_counts stores it: a JSON list (dates as YYYY-MM-DD)."""
+    """A count's key as text, as audit.disclosure_counts stores it: a JSON list (dates as YYYY-MM-DD)."""
     return json.dumps([v.isoformat() if isinstance(v, dt.date) else v for v in key], ensure_ascii=False)
 
 

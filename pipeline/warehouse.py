@@ -16,8 +16,8 @@ from pipeline import __version__, lock
 from pipeline.settings import DEFAULT_COMPACT_FREE_SHARE
 
 # Tables carried forward from the published warehouse into a build made from scratch: the append-only history of
-# quarantine, and the counts the last issue withheld (what has been published stays a fact after a full refresh).
-HISTORY_TABLES = ("audit.quarantine_history", "audit.withheld_counts")
+# quarantine, and the counts of the last issue (what has been published stays published after a full refresh).
+HISTORY_TABLES = ("audit.quarantine_history", "audit.disclosure_counts")
 
 
 def build_path(warehouse_path: Path, run_id: str) -> Path:

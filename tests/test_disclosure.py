@@ -48,6 +48,17 @@ def test_counts_kept_from_an_earlier_issue_are_withheld_again_and_spare_another(
     }
 
 
+def test_a_count_an_earlier_issue_showed_is_the_last_choice():
+    # total 30 = 3 + 7 + 20: afresh, 7 goes beside the 3. If an earlier issue showed 7 with this value (settled),
+    # 20 goes instead, and the earlier issue's figures stay as published; settled counts go only when nothing else
+    # will do.
+    values = {"total": 30, "x": 3, "y": 7, "z": 20}
+    relations = [Relation("total", ("x", "y", "z"))]
+    assert withhold(values, relations, 5, settled={"y"}) == {"x": PRIMARY, "z": SECONDARY}
+    assert withhold(values, relations, 5, settled={"y", "z"}) == {"x": PRIMARY, "total": SECONDARY}
+    assert withhold(values, relations, 5, settled={"y", "z", "total"}) == {"x": PRIMARY, "y": SECONDARY}
+
+
 def test_two_withheld_parts_need_nothing_more():
     values = {"total": 30, "x": 3, "y": 2, "z": 25}
     assert withhold(values, [Relation("total", ("x", "y", "z"))], 5) == {"x": PRIMARY, "y": PRIMARY}
