@@ -23,9 +23,10 @@ a published zero (a row a table does not show has no decisions).
   fewer than threshold values is withheld (it would show one person's value).
 - Kept: the counts an earlier issue withheld and whose values stand are withheld again (`kept`), and the rules
   above add only what they still need. Otherwise a later issue could show a count the earlier one withheld, and
-  the two issues read together could give back a count both withheld. What they add comes first from counts the
-  earlier issue did not publish with the same value (`settled` are those it did), so that its packs stay as they
-  were wherever the new counts allow: a new quarter's counts protect each other before an old quarter's do.
+  the two issues read together could give back a count both withheld. What they add comes first from counts that
+  are not `settled` (for the pack: the counts of a quarter the earlier issue published as they are now), so that
+  its packs stay as they were wherever the new counts allow: a new quarter's counts protect each other before an
+  old quarter's do.
 """
 
 from __future__ import annotations

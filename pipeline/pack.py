@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -924,8 +924,8 @@ class Control:
 def control(data: MartData, threshold: int, previous: Mapping[str, tuple[int, str | None]] | None = None) -> Control:
     """Disclosure control over every published count. `previous`: every count of the last issue (`key_text` to its
     value and rule, None where shown), from `audit.disclosure_counts`. Those it withheld whose values stand are
-    withheld again, so that issues read together reveal nothing either withholds; those it showed whose values
-    stand are withheld only where nothing else will do, so that its packs stay as they were.
+    withheld again, so that issues read together reveal nothing either withholds; the counts it showed of a quarter
+    none of whose counts changed are withheld only where nothing else will do, so that its packs stay as they were.
 
     The same marts, threshold and previous issue always give the same decisions, and the decisions of a run given
     as `previous` with the same marts give them again. So the last result is kept and given again for such an
@@ -950,13 +950,19 @@ def control(data: MartData, threshold: int, previous: Mapping[str, tuple[int, st
         if value == counts.values[count]:
             standing[count] = rule is not None
     kept = [count for count, withheld in standing.items() if withheld]
+    # A quarter the last issue published with every one of its counts as they are now is settled: its counts are
+    # withheld beside others only where no count of a new or revised quarter will do. Within a quarter the
+    # smallest count goes first, as ever (a revised quarter's totals are no more to be withheld than before).
+    before = Counter(json.loads(text)[2] for text in previous)
+    now = Counter(count[2].isoformat() for count in counts.values)
+    unsettled = {count[2] for count in counts.values if count not in standing}
+    settled = {
+        count
+        for count, withheld in standing.items()
+        if not withheld and count[2] not in unsettled and before[count[2].isoformat()] == now[count[2].isoformat()]
+    }
     withheld = disclosure.withhold(
-        counts.values,
-        counts.relations,
-        threshold,
-        follows=windows_containing,
-        kept=kept,
-        settled={count for count, withheld in standing.items() if not withheld},
+        counts.values, counts.relations, threshold, follows=windows_containing, kept=kept, settled=settled
     )
     result = Control(data, counts, withheld, threshold, kept=len(kept))
     _last_control[:] = [((key, previous), result)]
