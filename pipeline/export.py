@@ -147,7 +147,8 @@ def write_disclosure_log(con, rows: list[dict]) -> None:
     owners=["team:vrr-data"],
     pool="warehouse",
     description="Statistical disclosure control over every figure the review packs publish, for every complete "
-    "quarter at once (primary, secondary across tables and quarters, dependent rates and medians). Every decision "
+    "quarter at once (primary, secondary across tables and quarters, dependent rates and medians), keeping to the "
+    "last issue (audit.disclosure_counts): what it withheld stays withheld while its value stands. Every decision "
     "is written to marts.disclosure_log in this run's build, before the warehouse is published.",
 )
 def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.MaterializeResult:
