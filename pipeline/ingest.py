@@ -705,9 +705,7 @@ def record_affected_quarters(con, plan: Plan, read: list[str]) -> None:
     decision.)"""
     if not plan.full:
         touch_read_files(con, read)
-    had_marts = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'fct_vrr_decisions'"
-    ).fetchone()[0]
+    had_marts = warehouse.has_table(con, "marts.fct_vrr_decisions")
     before = (
         "select period_start from marts.fct_vrr_decisions where decision_id in (select decision_id from "
         "touched_decisions) union all"
@@ -845,12 +843,7 @@ def carry_history(con, settings: Settings) -> None:
     con.execute("attach ? as published (read_only)", [str(settings.warehouse_path)])
     try:
         for table in warehouse.HISTORY_TABLES:
-            exists = con.execute(
-                "select count(*) from duckdb_tables() "
-                "where database_name = 'published' and schema_name || '.' || table_name = ?",
-                [table],
-            ).fetchone()[0]
-            if exists:
+            if warehouse.has_table(con, table, "published"):
                 con.execute(f"insert into {table} select * from published.{table}")
     finally:
         con.execute("detach published")

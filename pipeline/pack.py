@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -944,23 +944,21 @@ def control(data: MartData, threshold: int, previous: Mapping[str, tuple[int, st
             return last
     counts = published_counts(data)
     disclosure.check_relations(counts.values, counts.relations)
+    texts = {count: key_text(count) for count in counts.values}
     standing = {}  # the counts of the last issue whose values stand, and whether it withheld them
-    for count in counts.values:
-        value, rule = previous.get(key_text(count), (None, None))
+    for count, text in texts.items():
+        value, rule = previous.get(text, (None, None))
         if value == counts.values[count]:
             standing[count] = rule is not None
     kept = [count for count, withheld in standing.items() if withheld]
-    # A quarter the last issue published with every one of its counts as they are now is settled: its counts are
-    # withheld beside others only where no count of a new or revised quarter will do. Within a quarter the
-    # smallest count goes first, as ever (a revised quarter's totals are no more to be withheld than before).
-    before = Counter(json.loads(text)[2] for text in previous)
-    now = Counter(count[2].isoformat() for count in counts.values)
-    unsettled = {count[2] for count in counts.values if count not in standing}
-    settled = {
-        count
-        for count, withheld in standing.items()
-        if not withheld and count[2] not in unsettled and before[count[2].isoformat()] == now[count[2].isoformat()]
-    }
+    # A quarter the last issue published with every one of its counts as they are now (none changed, none new, none
+    # gone) is settled: its counts are withheld beside others only where no count of a new or revised quarter will
+    # do. Within a quarter the smallest count goes first, as ever (a revised quarter's totals are no more to be
+    # withheld than before).
+    gone = set(previous) - set(texts.values())
+    changed = {count[2] for count in counts.values if count not in standing}
+    changed |= {dt.date.fromisoformat(json.loads(text)[2]) for text in gone}
+    settled = {count for count, withheld in standing.items() if not withheld and count[2] not in changed}
     withheld = disclosure.withhold(
         counts.values, counts.relations, threshold, follows=windows_containing, kept=kept, settled=settled
     )

@@ -20,6 +20,17 @@ from pipeline.settings import DEFAULT_COMPACT_FREE_SHARE
 HISTORY_TABLES = ("audit.quarantine_history", "audit.disclosure_counts")
 
 
+def has_table(con, table: str, database: str | None = None) -> bool:
+    """Whether a table (`schema.name`) exists, in the connection's own database or in an attached `database`."""
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where schema_name || '.' || table_name = ? "
+            "and database_name = coalesce(?, current_database())",
+            [table, database],
+        ).fetchone()[0]
+    )
+
+
 def build_path(warehouse_path: Path, run_id: str) -> Path:
     """The file a run builds into: hidden, beside the published file (same filesystem, so the swap is atomic)."""
     return warehouse_path.with_name(f".{warehouse_path.name}.build-{run_id}")
