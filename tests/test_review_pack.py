@@ -102,9 +102,14 @@ def read_table(folder: Path, name: str) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+def packs_in(exports: Path) -> dict[str, Path]:
+    """The pack folders of an export folder, by name (not the hidden staging folders)."""
+    return {p.name: p for p in sorted(exports.iterdir()) if p.is_dir() and not p.name.startswith(".")}
+
+
 @pytest.fixture(scope="module")
 def packs(sample_run) -> dict[str, Path]:
-    return {p.name: p for p in sorted(sample_run.exports.iterdir()) if p.is_dir() and not p.name.startswith(".")}
+    return packs_in(sample_run.exports)
 
 
 def test_only_complete_quarters_are_packed(sample_run, packs):
@@ -516,9 +521,8 @@ def test_pack_page_in_a_real_browser(packs, tmp_path):
 
 def pack_files(exports: Path) -> dict[str, dict[str, bytes]]:
     return {
-        pack.name: {p.relative_to(pack).as_posix(): p.read_bytes() for p in pack.rglob("*") if p.is_file()}
-        for pack in sorted(exports.iterdir())
-        if pack.is_dir() and not pack.name.startswith(".")
+        name: {p.relative_to(pack).as_posix(): p.read_bytes() for p in pack.rglob("*") if p.is_file()}
+        for name, pack in packs_in(exports).items()
     }
 
 
@@ -708,13 +712,13 @@ def test_a_later_issue_keeps_what_an_earlier_one_withheld(pipeline_run, tmp_path
     # keeping matters here: chosen afresh, the earlier quarters would withhold other counts
     assert {k for k in fresh.withheld if k[2] in earlier} != set(first.withheld)
 
-    one, two = gather(dict(packs_in(issue_one))), gather(dict(packs_in(run.exports)))
+    one, two = gather(packs_in(issue_one)), gather(packs_in(run.exports))
     both = {}
     for key, value in two.cells.items():
-        before = one.cells.get(key)
-        if value is not None and before is not None:
-            assert value == before, key  # nothing was revised: each figure shown twice is the same
-        both[key] = value if value is not None else before
+        first_value = one.cells.get(key)
+        if value is not None and first_value is not None:
+            assert value == first_value, key  # nothing was revised: each figure shown twice is the same
+        both[key] = value if value is not None else first_value
     withheld_in_both = sorted((k for k, v in both.items() if v is None), key=repr)
     assert len(withheld_in_both) > 500
     assert linear_attack(two.equations, withheld_in_both) == set()
@@ -731,7 +735,3 @@ def test_a_later_issue_keeps_what_an_earlier_one_withheld(pipeline_run, tmp_path
     for table in TABLES:
         old, new = read_table(issue_one / "2020-21-Q3", table), read_table(run.exports / "2020-21-Q3", table)
         assert final(old) == final(new), table
-
-
-def packs_in(exports: Path) -> list[tuple[str, Path]]:
-    return sorted((p.name, p) for p in exports.iterdir() if p.is_dir() and not p.name.startswith("."))
