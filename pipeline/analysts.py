@@ -64,7 +64,7 @@ def write_copy(
     `built_on`: the identity of the warehouse that this one was built on incrementally (None: built from scratch).
     When the published copy was made from that warehouse by this code, the copy is brought up to date rather than
     written whole: it starts as a copy of the published file, `fct_vrr_decisions` loses and regains only the
-    quarters the build rebuilt (raw.affected_quarters), and every other table, small, is written afresh: the
+    decisions the build rebuilt (raw.touched_decisions, its key in the incremental dbt model), and every other table, small, is written afresh: the
     same tables, rows, comments and views as a whole copy (tested). It is written whole instead when more than
     `compact_free_share` (VRR_COMPACT_FREE_SHARE, as for the warehouse) of the file is free space after the update,
     so that the file does not only grow, or straight away when more than twice that share of the table's rows would
@@ -171,20 +171,20 @@ def _copy(con: duckdb.DuckDBPyConnection, about: list[tuple[str, str]], keep: tu
     return rows
 
 
-# The one large table, brought up to date by quarter (its key in the incremental dbt model).
-BY_QUARTER = "marts.fct_vrr_decisions"
+# The one large table, brought up to date by decision (its key in the incremental dbt model).
+BY_DECISION = "marts.fct_vrr_decisions"
 
 
 def _update(
     con: duckdb.DuckDBPyConnection, about: list[tuple[str, str]], compact_free_share: float
 ) -> dict[str, int] | None:
     """Bring a copy of the published copy up to date (see write_copy); None when it should be written whole."""
-    schema, table = BY_QUARTER.split(".")
+    schema, table = BY_DECISION.split(".")
     if _columns(con, ALIAS, schema, table) != _columns(con, SOURCE, schema, table):
         return None
-    affected = f"(select period_start from {SOURCE}.raw.affected_quarters)"
+    touched = f"decision_id in (select decision_id from {SOURCE}.raw.touched_decisions)"
     rewritten, total = con.execute(
-        f"select count(*) filter (where period_start in {affected}), count(*) from {SOURCE}.{BY_QUARTER}"
+        f"select count(*) filter (where {touched}), count(*) from {SOURCE}.{BY_DECISION}"
     ).fetchone()
     if total and rewritten / total > 2 * compact_free_share:
         # DuckDB rewrites the row groups that lose rows when it checkpoints, leaving their blocks free: rewriting
@@ -200,13 +200,11 @@ def _update(
     for (view,) in views:
         con.execute(f'drop view {ALIAS}.main."{view}"')
     for old_schema, old_table, _ in _tables(con, ALIAS):
-        if f"{old_schema}.{old_table}" != BY_QUARTER:
+        if f"{old_schema}.{old_table}" != BY_DECISION:
             con.execute(f'drop table {ALIAS}.{old_schema}."{old_table}"')
-    con.execute(f"delete from {ALIAS}.{BY_QUARTER} where period_start in {affected}")
-    con.execute(
-        f"insert into {ALIAS}.{BY_QUARTER} by name select * from {SOURCE}.{BY_QUARTER} where period_start in {affected}"
-    )
-    rows = _copy(con, about, keep=(BY_QUARTER,))
+    con.execute(f"delete from {ALIAS}.{BY_DECISION} where {touched}")
+    con.execute(f"insert into {ALIAS}.{BY_DECISION} by name select * from {SOURCE}.{BY_DECISION} where {touched}")
+    rows = _copy(con, about, keep=(BY_DECISION,))
     con.execute(f"checkpoint {ALIAS}")
     return None if warehouse.free_share(con, ALIAS) > compact_free_share else rows
 

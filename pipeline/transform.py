@@ -106,6 +106,7 @@ def vrr_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, vrr: 
             "There is no warehouse build for this run: materialise the ingest assets (landing_extracts) in the same "
             "run as the dbt models."
         )
-    # The build starts as a copy of the published warehouse, so dbt's incremental models rebuild only the quarters
-    # in raw.affected_quarters; a full refresh starts from an empty build, where dbt builds every model in full.
+    # The build starts as a copy of the published warehouse, so dbt's incremental models rebuild only the decisions
+    # in raw.touched_decisions and the quarters in raw.affected_quarters; a full refresh starts from an empty build,
+    # where dbt builds every model in full.
     yield from dbt.cli(dbt_build_args(build_file, duckdb_settings=settings.duckdb_settings()), context=context).stream()

@@ -5,6 +5,7 @@ both ways. A run with nothing new builds nothing and changes nothing."""
 import datetime as dt
 import hashlib
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -160,6 +161,25 @@ def copy_contents(path) -> dict:
     return found
 
 
+def up_to_date_and_whole(run: PipelineRun, published_before: Path, tmp_path: Path):
+    """The analysts' copy of the warehouse the last build started from (`published_before`), brought up to date from
+    that build, and a whole copy of it: checked equal. Returns their paths, the origin and the about rows."""
+    from pipeline import analysts, warehouse
+
+    origin = run.query("select warehouse_identity from raw.build_origin")[0]["warehouse_identity"]
+    about = [("item", "value")]
+    updated, whole = tmp_path / "updated.duckdb", tmp_path / "whole.duckdb"
+    shutil.copyfile(published_before, updated)
+    note = f"{origin} {analysts.code_fingerprint()} {warehouse.warehouse_identity(updated)}\n"
+    analysts.marker_path(updated).write_text(note)  # as the run that made the copy left it
+    _, how = analysts.write_copy(run.warehouse, updated, "r1", about, built_on=origin, compact_free_share=1.0)
+    assert how == "brought up to date"
+    _, how = analysts.write_copy(run.warehouse, whole, "r2", about)
+    assert how == "written whole"
+    assert copy_contents(updated) == copy_contents(whole)
+    return updated, whole, origin, about
+
+
 def test_the_analysts_copy_is_brought_up_to_date_to_what_a_whole_copy_holds(runs, tmp_path):
     """After an incremental build, the copy of the warehouse it was built on is brought up to date (only the
     rebuilt quarters of fct_vrr_decisions rewritten) and then holds exactly what a whole copy holds."""
@@ -170,22 +190,13 @@ def test_the_analysts_copy_is_brought_up_to_date_to_what_a_whole_copy_holds(runs
     run, second = runs
     made = second.asset_materializations_for_node("published_warehouse")[0].metadata["analysts_copy_made"].value
     assert made.startswith(("brought up to date", "written whole"))
-    origin = run.query("select warehouse_identity from raw.build_origin")[0]["warehouse_identity"]
-    about = [("item", "value")]
-    updated, whole = tmp_path / "updated.duckdb", tmp_path / "whole.duckdb"
-    shutil.copyfile(run.tmp / "first_copy.duckdb", updated)
+    updated, whole, origin, about = up_to_date_and_whole(run, run.tmp / "first_copy.duckdb", tmp_path)
+    assert ("marts", "fct_vrr_decisions", 7) in copy_contents(updated)["rows"]
     fingerprint = analysts.code_fingerprint()
 
     def note(source=origin, code=fingerprint):  # what the copy's note says after a run that copied `source`
         analysts.marker_path(updated).write_text(f"{source} {code} {warehouse.warehouse_identity(updated)}\n")
 
-    note()
-    _, how = analysts.write_copy(run.warehouse, updated, "r1", about, built_on=origin, compact_free_share=1.0)
-    assert how == "brought up to date"
-    _, how = analysts.write_copy(run.warehouse, whole, "r2", about)
-    assert how == "written whole"
-    assert copy_contents(updated) == copy_contents(whole)
-    assert ("marts", "fct_vrr_decisions", 7) in copy_contents(updated)["rows"]
     # a copy made from another warehouse, or by other code, or changed since, is written whole
     note(source="0:0")
     assert analysts.write_copy(run.warehouse, updated, "r3", about, built_on=origin)[1] == "written whole"
@@ -212,10 +223,33 @@ def test_a_run_with_nothing_new_builds_nothing(runs):
     assert run.query("select count(*) as n from audit.quarantine_history") == history
 
 
-def test_incremental_and_full_builds_give_identical_marts(runs):
+def test_incremental_and_full_builds_give_identical_marts(runs, tmp_path):
     """The warehouse built incrementally, then rebuilt by the documented full refresh from every extract: every
-    mart and raw table is the same."""
+    mart and raw table is the same. The last incremental run brings only a requests extract, which moves a request
+    between two decisions that no decisions extract of the run holds and adds one to an old decision: only the
+    decisions its requests name are rebuilt, and the rest keep their rows."""
     run, _ = runs
+    published_before = tmp_path / "published_before.duckdb"
+    shutil.copyfile(run.warehouse.with_name("vrr_published.duckdb"), published_before)
+    write_csv(
+        run.landing / "vrr_requests_2024-09-01.csv",
+        R,
+        [
+            request("R1", "D3", "2024-01-10"),  # R1 moves again: from D4 to D3
+            request("R3", "D8", "2022-06-01"),  # a first request on a decision of 2022
+        ],
+    )
+    assert run().success
+    # R1 named D1, then D4, now D3: all three are touched, with D8; D2, D5 and D7 keep the rows they had
+    assert {r["decision_id"] for r in run.query("select decision_id from raw.touched_decisions")} == {
+        "D1",
+        "D3",
+        "D4",
+        "D8",
+    }
+    requests = {r["decision_id"]: r["requests"] for r in run.query("select * from marts.fct_vrr_decisions")}
+    assert requests == {"D1": 0, "D2": 0, "D3": 1, "D4": 0, "D5": 1, "D7": 0, "D8": 1}
+    up_to_date_and_whole(run, published_before, tmp_path)
     incremental = marts_and_raw(run)
     assert incremental["marts.fct_vrr_decisions"] and incremental["marts.vrr_uptake"]
     result = run(full_refresh=True)

@@ -208,15 +208,22 @@ victims as (
     {%- if is_incremental() -%}{{ incremental_build_unsupported() }}{%- endif -%}
 {%- endmacro %}
 
-{#- Pre-hook of int_decisions_latest when incremental: remove the decisions about to be rebuilt (those the run's new,
-    changed or removed extracts touch; a decision whose every version left the folder is not rebuilt at all). -#}
+{#- The decisions the run's new, changed or removed extracts touch, as ingest lists them in raw.touched_decisions: those
+    with a version in such a file, and those named by any version of a request in one. Nothing else can change a
+    decision's latest version or its requests (a change of seeds or models makes the run a full build). -#}
+{% macro in_touched_decisions() -%}
+    decision_id in (select decision_id from {{ source('landing', 'touched_decisions') }})
+{%- endmacro %}
+
+{#- Pre-hook of the models incremental by decision (int_decisions_latest, fct_vrr_decisions): remove the touched
+    decisions about to be rebuilt (a decision whose every version left the folder is not rebuilt at all). -#}
 {% macro delete_touched_decisions() -%}
     {{ return(adapter.dispatch('delete_touched_decisions', 'vrr')()) }}
 {%- endmacro %}
 
 {% macro duckdb__delete_touched_decisions() -%}
     {%- if is_incremental() -%}
-    delete from {{ this }} where decision_id in (select decision_id from {{ source('landing', 'touched_decisions') }})
+    delete from {{ this }} where {{ in_touched_decisions() }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -14,7 +14,7 @@ with
 decisions as {{ not_materialized() }} (
     select * from {{ ref('stg_landing__decisions') }}
     {% if is_incremental() -%}
-    where decision_id in (select decision_id from {{ source('landing', 'touched_decisions') }})
+    where {{ in_touched_decisions() }}
     {%- endif %}
 ),
 

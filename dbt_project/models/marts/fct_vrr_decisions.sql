@@ -1,17 +1,19 @@
--- One row per decision (latest version) with its requests. Incremental by quarter of the decision date, like
--- int_decisions_latest.
+-- One row per decision (latest version) with its requests. Incremental by decision, like int_decisions_latest: a run
+-- rebuilds the rows of the touched decisions only (a row depends on nothing but its decision's latest version and the
+-- latest versions of the requests that name it, and a decision named by any version of a changed request is
+-- touched). The quarterly marts rebuild whole quarters from it.
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ delete_affected_quarters('decision_date') }}",
+    pre_hook="{{ delete_touched_decisions() }}",
 ) }}
 with
 
 decisions as (
     select * from {{ ref('int_decisions_classified') }}
     {% if is_incremental() -%}
-    where {{ in_affected_quarters('decision_date') }}
+    where {{ in_touched_decisions() }}
     {%- endif %}
 ),
 
