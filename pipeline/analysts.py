@@ -64,12 +64,12 @@ def write_copy(
     `built_on`: the identity of the warehouse that this one was built on incrementally (None: built from scratch).
     When the published copy was made from that warehouse by this code, the copy is brought up to date rather than
     written whole: it starts as a copy of the published file, `fct_vrr_decisions` loses and regains only the
-    decisions the build rebuilt (raw.touched_decisions, its key in the incremental dbt model), and every other table, small, is written afresh: the
-    same tables, rows, comments and views as a whole copy (tested). It is written whole instead when more than
-    `compact_free_share` (VRR_COMPACT_FREE_SHARE, as for the warehouse) of the file is free space after the update,
-    so that the file does not only grow, or straight away when more than twice that share of the table's rows would
-    be rewritten. Returns (rows of each table,
-    how the copy was made: "brought up to date" or "written whole ...").
+    decisions the build rebuilt (raw.touched_decisions, its key in the incremental dbt model), and every other
+    table, small, is written afresh: the same tables, rows, comments and views as a whole copy (tested). It is
+    written whole instead when more than `compact_free_share` (VRR_COMPACT_FREE_SHARE, as for the warehouse) of the
+    file is free space after the update, so that the file does not only grow, or straight away when more than twice
+    that share of the table's rows would be rewritten. Returns (rows of each table, how the copy was made: "brought
+    up to date" or "written whole ...").
     """
     staged = staging_path(published_path, run_id)
     staged_files = (staged, staged.with_name(staged.name + ".wal"))
