@@ -745,9 +745,12 @@ PACK_FILES = {
 }
 
 
-def pack_fingerprint(info: PackInfo, tables: list, revisions: list[dict]) -> str:
+def pack_fingerprint(info: PackInfo, tables: list, revisions: list[dict] | None) -> str:
     """SHA-256 of what a pack reports: its tables (every figure, marker and provisional flag), revisions, notes
-    and the code that writes it. A published pack with the same fingerprint is not issued again.
+    and the code that writes it (the manifest's content_sha256). With revisions None, of all but the revisions (the
+    manifest's figures_sha256): a published pack made from the same tables, notes and code shows exactly what this
+    one would, its revisions too (they follow from its figures and those of the pack before it), so it is not issued
+    again.
 
     The as-at date and the input files are left out on purpose: a later extract that changes none of a quarter's
     figures leaves its pack as published, with the as-at date and input files it was made from (revisions
@@ -783,8 +786,8 @@ def pack_fingerprint(info: PackInfo, tables: list, revisions: list[dict]) -> str
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def published_fingerprint(folder: Path) -> str | None:
-    """The fingerprint of a published pack whose files are all as its SHA256SUMS says, else None."""
+def published_manifest(folder: Path) -> dict | None:
+    """The manifest of a published pack whose files are all as its SHA256SUMS says, else None."""
     sums, manifest = folder / atomic.SUMS_NAME, folder / "manifest.json"
     if not sums.exists() or not manifest.exists():
         return None
@@ -793,7 +796,7 @@ def published_fingerprint(folder: Path) -> str | None:
         path = folder / name
         if not path.is_file() or atomic.sha256_of(path) != digest:
             return None
-    return json.loads(manifest.read_text(encoding="utf-8")).get("content_sha256")
+    return json.loads(manifest.read_text(encoding="utf-8"))
 
 
 @dataclass
@@ -808,18 +811,31 @@ class PackJob:
     inputs: list[dict]
 
 
-def write_packs(jobs: list[PackJob], processes: int = 1) -> list[dict | None]:
-    """Write the packs (see write_pack), `processes` at a time, and return their manifests in the order given.
+def is_unchanged(job: PackJob) -> bool:
+    """Whether the published pack job.previous shows exactly what job would write (see pack_fingerprint)."""
+    if job.previous is None:
+        return False
+    manifest = published_manifest(job.previous)
+    return manifest is not None and manifest.get("figures_sha256") == pack_fingerprint(job.info, job.tables, None)
 
-    A pack is pure Python work (gptables, Altair), so threads would take turns: the run's own process writes packs
-    and so do `processes - 1` worker processes beside it, each taking the next pack not yet taken until none is
-    left. Workers are started fresh (spawn: nothing of the run's threads or open files is copied into them) and
+
+def write_packs(jobs: list[PackJob], processes: int = 1) -> list[dict | None]:
+    """Write the packs (see write_pack), `processes` at a time, and return their manifests in the order given; None
+    for a pack not written, as the published one already shows exactly what it would (is_unchanged).
+
+    Which packs are unchanged is decided first, in this process, so that workers are started only for packs to
+    write. A pack is pure Python work (gptables, Altair), so threads would take turns: the run's own process writes
+    packs and so do `processes - 1` worker processes beside it, each taking the next pack not yet taken until none
+    is left. Workers are started fresh (spawn: nothing of the run's threads or open files is copied into them) and
     are sent only a pack's tables. One process writes them one after another with no worker at all."""
     results: list[dict | None] = [None] * len(jobs)
-    workers = min(processes, len(jobs)) - 1
+    to_write = [i for i, job in enumerate(jobs) if not is_unchanged(job)]
+    workers = min(processes, len(to_write)) - 1
     if workers < 1:
-        return [write_pack(job) for job in jobs]
-    queue = iter(range(len(jobs)))
+        for i in to_write:
+            results[i] = write_pack(jobs[i])
+        return results
+    queue = iter(to_write)
     lock, failed = threading.Lock(), threading.Event()
 
     def take() -> int | None:
@@ -850,16 +866,14 @@ def write_packs(jobs: list[PackJob], processes: int = 1) -> list[dict | None]:
     return results
 
 
-def write_pack(job: PackJob) -> dict | None:
-    """Write one quarter's pack into job.folder (a staging folder) and return its manifest; None when the published
-    pack job.previous already shows exactly this (nothing to write)."""
+def write_pack(job: PackJob) -> dict:
+    """Write one quarter's pack into job.folder (a staging folder), with the revisions since the published pack
+    job.previous, and return its manifest."""
     info, tables, folder, previous, inputs = job.info, job.tables, job.folder, job.previous, job.inputs
     current = current_figures(tables)
     before, before_revisions = read_previous(previous, tables)
     revisions = revisions_between(before, before_revisions, current, tables)
     fingerprint = pack_fingerprint(info, tables, revisions)
-    if previous is not None and published_fingerprint(previous) == fingerprint:
-        return None
     revised = revised_keys(revisions)
     (folder / "csv").mkdir(parents=True)
     for table in tables:
@@ -893,6 +907,7 @@ def write_pack(job: PackJob) -> dict | None:
         },
         "revised_figures": len(revisions),
         "content_sha256": fingerprint,
+        "figures_sha256": pack_fingerprint(info, tables, None),
         "tables": {table.name: len(table.rows) for table in tables},
     }
     manifest["files"] = {
