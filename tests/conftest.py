@@ -176,3 +176,8 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
         out.writerow(header)
         out.writerows(rows)
     return path
+
+
+def packs_in(exports: Path) -> dict[str, Path]:
+    """The pack folders of an export folder, by name (not the hidden staging folders)."""
+    return {p.name: p for p in sorted(exports.iterdir()) if p.is_dir() and not p.name.startswith(".")}

@@ -96,10 +96,6 @@ def snapshot(run: PipelineRun) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}
 
 
-def quarter_folders(run: PipelineRun) -> list[Path]:
-    return sorted(p for p in run.exports.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
 def sha256sum_check(folder: Path) -> subprocess.CompletedProcess:
     """`sha256sum -c SHA256SUMS` in the folder, as a reader of the pack would run it."""
     return subprocess.run(

@@ -14,8 +14,8 @@ from pipeline.atomic import SUMS_NAME
 from pipeline.settings import resolve_settings
 from pipeline.synthetic import generate_sample
 from tests import reference as ref
-from tests.conftest import TEST_KEY, PipelineRun, write_csv
-from tests.headless import leftovers, output, quarter_folders, sha256sum_check, snapshot, start_runner
+from tests.conftest import TEST_KEY, PipelineRun, packs_in, write_csv
+from tests.headless import leftovers, output, sha256sum_check, snapshot, start_runner
 
 D = list(contract.DECISION_COLUMNS)
 R = list(contract.REQUEST_COLUMNS)
@@ -110,7 +110,7 @@ def kill_9_when(run: PipelineRun, moment, what: str, settle: float = 0.0) -> Non
 def folder_sums(run: PipelineRun) -> dict[str, str]:
     """Each quarter folder's SHA256SUMS, after checking that every file in it matches them (sha256sum -c)."""
     sums = {}
-    for folder in quarter_folders(run):
+    for folder in packs_in(run.exports).values():
         check = sha256sum_check(folder)
         assert check.returncode == 0, f"{folder.name}: {check.stdout}{check.stderr}"
         listed = {line.split("  ", 1)[1] for line in (folder / SUMS_NAME).read_text().splitlines()}

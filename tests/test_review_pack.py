@@ -19,6 +19,7 @@ from scipy import sparse
 from scipy.sparse.linalg import lsqr
 
 from tests import reference as ref
+from tests.conftest import packs_in
 
 THRESHOLD = 5
 SHEETS = [
@@ -100,11 +101,6 @@ def label_of_folder(folder: str) -> str:
 def read_table(folder: Path, name: str) -> list[dict]:
     with (folder / "csv" / f"{name}.csv").open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
-
-
-def packs_in(exports: Path) -> dict[str, Path]:
-    """The pack folders of an export folder, by name (not the hidden staging folders)."""
-    return {p.name: p for p in sorted(exports.iterdir()) if p.is_dir() and not p.name.startswith(".")}
 
 
 @pytest.fixture(scope="module")
