@@ -187,7 +187,7 @@ def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> d
     "failed or killed run leaves the previous warehouse untouched. Then the analysts' copy at VRR_PUBLISHED_PATH "
     "(marts, reference tables and marts.about, in a storage format DuckDB 1.2 and later read), swapped in the same "
     "way: after an incremental build, brought up to date from the copy of the warehouse it built on (only the "
-    "rebuilt quarters of fct_vrr_decisions rewritten). Its metadata, read back from the published file after the "
+    "rebuilt decisions of fct_vrr_decisions rewritten). Its metadata, read back from the published file after the "
     "swap, lists every mart in schema marts with its row count, and each mart's columns with their types and "
     "comments.",
 )

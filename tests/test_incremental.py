@@ -182,7 +182,7 @@ def up_to_date_and_whole(run: PipelineRun, published_before: Path, tmp_path: Pat
 
 def test_the_analysts_copy_is_brought_up_to_date_to_what_a_whole_copy_holds(runs, tmp_path):
     """After an incremental build, the copy of the warehouse it was built on is brought up to date (only the
-    rebuilt quarters of fct_vrr_decisions rewritten) and then holds exactly what a whole copy holds."""
+    rebuilt decisions of fct_vrr_decisions rewritten) and then holds exactly what a whole copy holds."""
     import duckdb
 
     from pipeline import analysts, warehouse
