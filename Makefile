@@ -60,11 +60,12 @@ bench: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m bench.run $(BENCH_SIZES)
 
 # On TEST_WORKERS processes (pytest-xdist; 0 for one process), each taking the next group of tests in the order
-# they are collected; tests/conftest.py says which tests go together.
+# they are collected; tests/conftest.py says which tests go together. The 25 slowest tests are listed at the end,
+# to show where the suite's time goes.
 TEST_WORKERS ?= 2
 
 test: $(STAMP) browser $(DAGSTER_HOME)/dagster.yaml manifest
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25
 
 # Twenty runs in a row with a reader holding the warehouse (left out of `make test`; CI runs it after `make test`).
 soak: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
