@@ -874,20 +874,13 @@ class Control:
     withheld: dict[tuple, str]
     threshold: int
     kept: int = 0  # counts withheld because the previous issue withheld them and their values stand
-    texts: dict[tuple, str] | None = field(default=None, repr=False, compare=False)  # key_text of each count
-    _record: dict[str, tuple[int, str | None]] | None = field(default=None, repr=False, compare=False)
+    _record: dict[str, tuple[int, str | None]] = field(default_factory=dict, repr=False, compare=False)
     _log_rows: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
     _tables: dict[dt.date, list[Table]] = field(default_factory=dict, repr=False, compare=False)
 
     def record(self) -> dict[str, tuple[int, str | None]]:
         """Every count as audit.disclosure_counts keeps it for the next run: `key_text` to its value and rule (None
         where shown)."""
-        if self._record is None:
-            texts = self.texts or {}
-            self._record = {
-                texts.get(key) or key_text(key): (value, self.withheld.get(key))
-                for key, value in self.counts.values.items()
-            }
         return dict(self._record)
 
     def builder(self) -> Builder:
@@ -970,7 +963,8 @@ def control(data: MartData, threshold: int, previous: Mapping[str, tuple[int, st
     withheld = disclosure.withhold(
         counts.values, counts.relations, threshold, follows=windows_containing, kept=kept, settled=settled
     )
-    result = Control(data, counts, withheld, threshold, kept=len(kept), texts=texts)
+    record = {text: (counts.values[count], withheld.get(count)) for count, text in texts.items()}
+    result = Control(data, counts, withheld, threshold, kept=len(kept), _record=record)
     _last_control[:] = [((key, previous), result)]
     return result
 
