@@ -377,8 +377,9 @@ def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch
 
     Three reads of the file, none of which keeps the whole file anywhere: the key and line of every row (the one
     read DuckDB numbers, on one thread); every row whose key is found once and that passes the row checks,
-    straight into raw, on every core; then the rows that need a closer look (a key repeated in the file, or a row
-    refused), screened in temporary tables (identical repeats, conflicts, reasons) and loaded or quarantined."""
+    straight into raw, on every core; then, if there are any, the rows that need a closer look (a key repeated in
+    the file, or a row refused), screened in temporary tables (identical repeats, conflicts, reasons) and loaded or
+    quarantined."""
     extract = parsed.extract
     kind = extract.kind
     file = {"source_file": extract.name, "extract_date": extract.extract_date, "kind": kind, "run_id": run_id}
@@ -412,7 +413,19 @@ def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch
                 "insert into special_keys select record_key, 1 from (" + refused_keys_sql(kind) + ")",
                 {"source_file": extract.name},
             )
-        stage_rows(con, parsed, parameters, path, only_keys="special_keys")
+        # with no such row every row went straight into raw: the file is not read a third time
+        (special,) = con.execute("select count(*) from special_keys").fetchall()[0]  # all: the result is finished
+        screened, repeats = load_screened(con, parsed, parameters, path, file) if special else (0, 0)
+    for table in ("special_keys", "key_lines"):
+        con.execute(f"drop table {table}")
+    return FileLoad(parsed, direct + screened, repeats)
+
+
+def load_screened(con, parsed: ParsedExtract, parameters: dict, path: Path, file: dict) -> tuple[int, int]:
+    """The rows of one extract whose key is in special_keys, screened (see stage_rows), into raw or raw.quarantine;
+    returns how many rows were screened and how many of them were identical repeats."""
+    kind = parsed.extract.kind
+    stage_rows(con, parsed, parameters, path, only_keys="special_keys")
     columns = ", ".join(contract.COLUMNS[kind])
     con.execute(
         f"""insert into {LOADED[kind]}
@@ -429,9 +442,9 @@ def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch
         file,
     )
     screened, repeats = con.execute("select count(*), count(*) filter (where is_repeat) from screened").fetchone()
-    for table in ("special_keys", "key_lines", "received", "screened"):
+    for table in ("received", "screened"):
         con.execute(f"drop table {table}")
-    return FileLoad(parsed, direct + screened, repeats)
+    return screened, repeats
 
 
 # --------------------------------------------------------------------------- the whole landing folder

@@ -34,8 +34,8 @@ class VrrSettings(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Every step of a run starts here: it takes (or already holds) the warehouse lock for its run.
 
-        In one process (`make run`, the tests) this happens once per run and the lock is given up at its end; in
-        a step's child process (the UI's multiprocess executor) the lock names the run worker, so it is held
+        In one process (every run of the project's job) this happens once per run and the lock is given up at its
+        end; in a step's child process (under a multiprocess executor) the lock names the run worker, so it is held
         between steps and lapses when that process ends, however it ends.
         """
         # Warehouse, exports and quarantine hold special-category data: whatever a step writes is owner-only.

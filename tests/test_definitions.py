@@ -58,6 +58,13 @@ def test_export_is_partitioned_and_the_job_covers_everything():
     assert graph.get(dg.AssetKey("quarterly_export")).partitions_def == quarterly
 
 
+def test_every_run_has_its_steps_in_the_run_process():
+    """The chain is linear: the steps share the run's process, in the job and in any other materialisation of the
+    assets (the UI test sees it in a real run)."""
+    assert defs.resolve_job_def("vrr_pipeline").executor_def is dg.in_process_executor
+    assert defs.resolve_implicit_global_asset_job_def().executor_def is dg.in_process_executor
+
+
 def test_schedule_exports_the_quarter_just_ended():
     schedule = defs.resolve_schedule_def("quarterly_schedule")
     assert schedule.cron_schedule == "0 6 1 1,4,7,10 *"

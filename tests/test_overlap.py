@@ -195,8 +195,9 @@ def test_overlapping_headless_runs_wait_or_stop_cleanly(tmp_path, landing):
 
 
 def test_a_multiprocess_run_holds_the_lock_from_its_first_step_to_its_last(tmp_path, landing):
-    """Under Dagster's multiprocess executor (as the UI and the daemon run the job) each step has its own process:
-    the lock names the run worker for the whole run, and a `make run` started meanwhile waits for it."""
+    """Under Dagster's multiprocess executor (the project's job runs its steps in the run's own process; a
+    deployment may choose otherwise: tests/multiprocess_definitions.py) each step has its own process: the lock
+    names the run worker for the whole run, and a `make run` started meanwhile waits for it."""
     run = PipelineRun(tmp_path, landing)
     tags = {"dagster/asset_partition_range_start": "2013-04", "dagster/asset_partition_range_end": "2026-10"}
     worker = start_command(
@@ -206,7 +207,7 @@ def test_a_multiprocess_run_holds_the_lock_from_its_first_step_to_its_last(tmp_p
             "job",
             "execute",
             "-m",
-            "pipeline.definitions",
+            "tests.multiprocess_definitions",
             "-j",
             "vrr_pipeline",
             "--tags",
