@@ -73,8 +73,7 @@ def render_report(pack: dict) -> str:
     ):
         spec = charts.get(key, {"title": CHARTS[key]["heading"], "rows": []})
         sections.append(builder(key, spec, pack))
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.from_string(PAGE).render(
+    return _page().render(
         pack=pack,
         as_at=_long_date(pack["as_at_date"]),
         provisional=pack.get("provisional_quarters", []),
@@ -82,6 +81,13 @@ def render_report(pack: dict) -> str:
         files=[{"href": quote(f["name"]), **f} for f in pack.get("files", [])],
         style=Markup(STYLE),
     )
+
+
+@functools.cache
+def _page() -> jinja2.Template:
+    """The page's template, compiled once per process (a process writes one pack after another)."""
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.from_string(PAGE)
 
 
 # ---------------------------------------------------------------- formatting
