@@ -375,7 +375,7 @@ def stage(con, parsed: ParsedExtract, parameters: dict, scratch: Path) -> None:
 def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch: Path) -> FileLoad:
     """Read one extract into raw (loaded rows; requests that passed the row checks) and raw.quarantine.
 
-    Three reads of the file, none of which keeps the whole file anywhere: the key and line of every row (the one
+    Two or three reads of the file, none of which keeps the whole file anywhere: the key and line of every row (one
     read DuckDB numbers, on one thread); every row whose key is found once and that passes the row checks,
     straight into raw, on every core; then, if there are any, the rows that need a closer look (a key repeated in
     the file, or a row refused), screened in temporary tables (identical repeats, conflicts, reasons) and loaded or
