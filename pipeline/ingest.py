@@ -407,15 +407,16 @@ def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch
             ).fetchone()[0]
         finally:
             con.execute("reset disabled_optimizers")
-        repeated = con.execute("select coalesce(sum(records), 0) from special_keys").fetchone()[0]
-        if direct < records - repeated:
+        # fetched whole: `readable` unregisters on this connection, which DuckDB refuses while a result is unfinished
+        (repeated,) = con.execute("select coalesce(sum(records), 0) from special_keys").fetchall()[0]
+        refused = direct < records - repeated
+        if refused:
             con.execute(
                 "insert into special_keys select record_key, 1 from (" + refused_keys_sql(kind) + ")",
                 {"source_file": extract.name},
             )
-        # with no such row every row went straight into raw: the file is not read a third time
-        (special,) = con.execute("select count(*) from special_keys").fetchall()[0]  # all: the result is finished
-        screened, repeats = load_screened(con, parsed, parameters, path, file) if special else (0, 0)
+        # with no repeated key and no refused row every row went straight into raw: no third read of the file
+        screened, repeats = load_screened(con, parsed, parameters, path, file) if repeated or refused else (0, 0)
     for table in ("special_keys", "key_lines"):
         con.execute(f"drop table {table}")
     return FileLoad(parsed, direct + screened, repeats)
