@@ -8,19 +8,11 @@ from pipeline.partitions import quarter_just_ended, quarterly
 # at a time and queues the rest. The headless runner tags its runs otherwise: the warehouse lock keeps it apart.
 RUN_QUEUE_TAG = "vrr/run_queue"
 
-# The chain is linear (each step needs the one before), so nothing is gained by giving each step a process of its own,
-# and each such process spends several seconds (20 on a busy machine) loading the code location again before its step
-# starts. Every run of the job (schedule, sensor, UI) therefore runs its steps one after another in the run's own
-# process, as `make run` does. The warehouse lock also holds under the multiprocess executor
-# (tests/multiprocess_definitions.py), should a deployment choose it.
-EXECUTOR = dg.in_process_executor
-
 vrr_pipeline = dg.define_asset_job(
     "vrr_pipeline",
     tags={RUN_QUEUE_TAG: "dagster"},
     selection=dg.AssetSelection.all(),
     partitions_def=quarterly,
-    executor_def=EXECUTOR,
     description="Ingest the landing folder, build and check the warehouse, publish it, and export the quarter(s).",
 )
 

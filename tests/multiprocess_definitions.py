@@ -1,5 +1,5 @@
 """The project's assets and job on Dagster's multiprocess executor (each step in a process of its own), for
-tests/test_overlap.py: the project runs a job's steps in the run's own process (pipeline/schedules.py), and the
+tests/test_overlap.py: the project runs a job's steps in the run's own process (pipeline/definitions.py), and the
 warehouse lock must hold either way."""
 
 import dagster as dg

@@ -215,6 +215,6 @@ def test_the_ui_shows_the_pipeline_and_runs_it(dagster_dev):
         finally:
             browser.close()
     assert (tmp / "exports" / "2024-25-Q1" / "manifest.json").is_file()
-    # the job's steps ran one after another in the run's own process (schedules.EXECUTOR)
+    # the job's steps ran one after another in the run's own process (the executor of pipeline/definitions.py)
     assert "Executing steps in process" in (tmp / "dagster_dev.log").read_text()
     assert len(list(shots.glob("*.png"))) == 14
