@@ -70,9 +70,14 @@ class VrrSettings(dg.ConfigurableResource):
 
 
 def dbt_executable() -> str:
-    """The dbt installed beside this Python (the project's virtual environment), else dbt on PATH."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else "dbt"
+    """The project's own dbt command line (`vrr-dbt`, pipeline/dbt_cli.py: dbt, without parsing the project again
+    when nothing the parse depends on has changed), installed beside this Python by `make install`; else the dbt
+    installed beside this Python, else dbt on PATH (the same builds, each parsing the project)."""
+    for name in ("vrr-dbt", "dbt"):
+        beside = Path(sys.executable).parent / name
+        if beside.exists():
+            return str(beside)
+    return "dbt"
 
 
 class VrrDbtCliResource(DbtCliResource):

@@ -5,7 +5,6 @@ import datetime as dt
 import json
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -13,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline import contract, ingest
+from pipeline.resources import dbt_executable
 from pipeline.settings import DBT_PROJECT_DIR, resolve_settings
 from tests import reference as ref
 from tests.conftest import TEST_KEY, write_csv
@@ -187,10 +187,9 @@ def test_row_defects_never_crash_and_every_row_reconciles(tmp_path_factory, case
 def dbt_figures(build: Path) -> None:
     """The models up to vrr_uptake, built into the ingested build file. dbt's own files (manifest, compiled SQL) go
     beside the build, not into the project's target folder, which other tests' runs read at the same time."""
-    dbt = Path(sys.executable).parent / "dbt"
     subprocess.run(
         [
-            str(dbt),
+            dbt_executable(),
             "build",
             "--quiet",
             "--target-path",

@@ -1,0 +1,187 @@
+"""`vrr-dbt`: dbt's command line for this project, without parsing the project again when nothing that shapes the
+parse has changed.
+
+dbt parses the whole project afresh whenever its `--vars` or its profile differ from those of its last parse, and
+every pipeline run hands dbt its own build file (`--vars {"warehouse_path": ...}`, which the profile makes DuckDB's
+path) and DuckDB's resources (`duckdb_*`): so every build parsed every model, test and macro again, about 4 s of
+each build. Those vars are read by the profile alone (tests/test_dbt_cli.py holds the project to that), so what
+a parse produces depends on them only through the database name DuckDB gives the build file.
+
+This program keeps each parse result under a key of everything that shapes it, and hands dbt the saved result when
+the key matches (dbt's programmatic entry point takes a manifest already parsed, and then parses nothing):
+
+- the path and contents of every file of the dbt project, the project's folder, and the versions of dbt-core,
+  dbt-adapters and dbt-duckdb;
+- the database name of the run's warehouse file;
+- the command's other vars, and its `--target` and `--profile`.
+
+A build whose key has no saved result (the first after any change) is dbt's as it always was, and what it parsed
+is kept for the next. Any other command, or one with an option outside the few the pipeline gives, is dbt itself.
+Output and exit codes are dbt's own in every case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+# The commands that build or test, and the options that shape nothing dbt parses (those taking values, and flags).
+COMMANDS = {"build", "run", "test", "seed"}
+ONE_VALUE = {"--vars", "--threads", "--project-dir", "--target", "-t", "--profile", "--target-path"}
+MANY_VALUES = {"--select", "-s", "--exclude", "--resource-type"}
+FLAG_OPTIONS = {"--full-refresh", "-f", "--fail-fast", "-x", "--quiet", "-q"}
+# The vars the profile (profiles.yml) reads and nothing else does: the run's build file and DuckDB's resources.
+PROFILE_VARS = ("warehouse_path",)
+PROFILE_VAR_PREFIX = "duckdb_"
+# Folders of a dbt project that hold what dbt writes, not what it reads.
+NOT_READ = {"target", "logs", "dbt_packages"}
+PACKAGES = ("dbt-core", "dbt-adapters", "dbt-duckdb")
+KEEP = 8  # saved parse results kept (the newest); each is about 1 MB
+
+
+class Command:
+    """What of a dbt command line matters here: the command, its options' values, and whether all are known."""
+
+    def __init__(self, argv: list[str]):
+        self.name: str | None = None
+        self.options: dict[str, list[str]] = {}
+        self.known = True
+        option = None
+        for token in argv:
+            if token.startswith("-"):
+                name, has_value, value = token.partition("=")
+                option = None
+                if name in ONE_VALUE | MANY_VALUES:
+                    self.options.setdefault(name, [])
+                    if has_value:
+                        self.options[name].append(value)
+                    else:
+                        option = name
+                elif name in FLAG_OPTIONS:
+                    self.options[name] = []
+                else:
+                    self.known = False
+            elif option is not None:
+                self.options[option].append(token)
+                option = option if option in MANY_VALUES else None
+            elif self.name is None:
+                self.name = token
+            else:
+                self.known = False
+
+    def value(self, *names: str) -> str | None:
+        for name in names:
+            if self.options.get(name):
+                return self.options[name][-1]
+        return None
+
+
+def project_dir(command: Command) -> Path:
+    """dbt's own order: --project-dir, then DBT_PROJECT_DIR, then the working folder."""
+    return Path(command.value("--project-dir") or os.environ.get("DBT_PROJECT_DIR") or os.getcwd()).resolve()
+
+
+def parse_key(command: Command) -> tuple[str, Path] | None:
+    """The key of everything that shapes this command's parse, and the project's folder; None when the command is
+    not one whose parse is kept (then dbt runs as it is)."""
+    if not command.known or command.name not in COMMANDS:
+        return None
+    from dbt.adapters.duckdb.credentials import DuckDBCredentials
+    from dbt.config.utils import parse_cli_vars
+
+    variables = parse_cli_vars(command.value("--vars") or "{}")
+    if not isinstance(variables.get("warehouse_path"), str):
+        return None
+    project = project_dir(command)
+    files = sorted(
+        (str(relative), hashlib.sha256((project / relative).read_bytes()).hexdigest())
+        for relative in (path.relative_to(project) for path in project.rglob("*") if path.is_file())
+        if relative.parts[0] not in NOT_READ and not any(part.startswith(".") for part in relative.parts)
+    )
+    shaping = {
+        "project": str(project),
+        "packages": {name: importlib.metadata.version(name) for name in PACKAGES},
+        "database": DuckDBCredentials.path_derived_database_name(variables["warehouse_path"]),
+        "vars": {k: v for k, v in variables.items() if k not in PROFILE_VARS and not k.startswith(PROFILE_VAR_PREFIX)},
+        "target": command.value("--target", "-t") or os.environ.get("DBT_TARGET"),
+        "profile": command.value("--profile") or os.environ.get("DBT_PROFILE"),
+        "files": files,
+    }
+    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()
+    return digest, project
+
+
+def saved_path(project: Path, key: str) -> Path:
+    return project / "target" / "parsed" / f"{key}.msgpack"
+
+
+def load(path: Path):
+    """The manifest saved at path, made ready as dbt makes a manifest it reads back for partial parsing."""
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt.parser.manifest import extended_mashumuro_decoder
+
+    manifest = Manifest.from_msgpack(path.read_bytes(), decoder=extended_mashumuro_decoder)
+    manifest.build_parent_and_child_maps()
+    manifest.build_flat_graph()
+    return manifest
+
+
+def keep(project: Path, key: str, started: float, command: Command) -> None:
+    """Keep the parse dbt just wrote (partial_parse.msgpack in its target folder) under the key, if it is this
+    invocation's and nothing changed while it ran; then keep the newest KEEP only."""
+    target = Path(command.value("--target-path") or os.environ.get("DBT_TARGET_PATH") or "target")
+    written = (target if target.is_absolute() else project / target) / "partial_parse.msgpack"
+    if not written.exists() or written.stat().st_mtime < started or parse_key(command) != (key, project):
+        return
+    destination = saved_path(project, key)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(f".{key}.{os.getpid()}")
+    partial.write_bytes(written.read_bytes())
+    os.replace(partial, destination)  # whole or not at all, whatever runs beside it
+    saved = sorted(destination.parent.glob("*.msgpack"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in saved[KEEP:]:
+        old.unlink(missing_ok=True)
+
+
+def say(message: str) -> None:
+    """A line of this program's own, on stderr: dbt's output on stdout stays dbt's alone (dagster-dbt reads both)."""
+    print(f"vrr-dbt: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from dbt.cli.main import cli
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = Command(argv)
+    found = parse_key(command)
+    manifest = None
+    if found is not None:
+        key, project = found
+        path = saved_path(project, key)
+        if path.exists():
+            try:
+                manifest = load(path)
+            except Exception as exc:  # a file from another dbt version or cut short: parse as dbt does
+                say(f"the saved parse {path.name} could not be read ({exc}); dbt parses the project.")
+            else:
+                path.touch()  # the newest in use
+                say("nothing the parse depends on has changed; dbt builds from the saved parse.")
+    started = time.time()
+    obj = {"manifest": manifest, "callbacks": [], "dbt_runner_command_args": argv}
+    try:
+        cli.main(argv, prog_name="dbt", obj=obj)  # exits with dbt's own code
+    finally:
+        if found is not None and manifest is None:
+            try:
+                keep(project, key, started, command)
+            except OSError as exc:  # not kept: the next build parses again; dbt's exit code stands
+                say(f"the parse could not be kept ({exc}).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""`vrr-dbt` (pipeline/dbt_cli.py): dbt builds from a saved parse only when nothing that shapes the parse changed."""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline import dbt_cli
+from pipeline.resources import dbt_executable
+from pipeline.settings import DBT_PROJECT_DIR
+
+PROFILE_ONLY = re.compile(r"""var\(\s*['"](warehouse_path|duckdb_\w*)['"]""")
+
+
+def test_the_runs_own_vars_are_read_by_the_profile_alone():
+    """What the saved parse may differ in (the run's build file, DuckDB's resources) must shape nothing but the
+    connection: no model, macro, test, seed or project setting reads those vars."""
+    readers = {
+        str(path.relative_to(DBT_PROJECT_DIR))
+        for path in DBT_PROJECT_DIR.rglob("*")
+        if path.is_file()
+        and path.relative_to(DBT_PROJECT_DIR).parts[0] not in dbt_cli.NOT_READ
+        and PROFILE_ONLY.search(path.read_text(errors="replace"))
+    }
+    assert readers == {"profiles.yml"}
+
+
+def test_the_pipeline_runs_dbt_through_vrr_dbt():
+    assert Path(dbt_executable()).name == "vrr-dbt"
+
+
+def build(warehouse: Path, **more_vars) -> list[str]:
+    return ["build", "--vars", json.dumps({"warehouse_path": str(warehouse), **more_vars}), "--select", "fqn:*"]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    copy = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns(*dbt_cli.NOT_READ, ".user.yml"))
+    monkeypatch.setenv("DBT_PROJECT_DIR", str(copy))
+    return copy
+
+
+def test_the_key_follows_what_shapes_the_parse(project, tmp_path):
+    key = dbt_cli.parse_key
+
+    def of(argv):
+        found = key(dbt_cli.Command(argv))
+        return found and found[0]
+
+    here = of(build(tmp_path / "a" / ".vrr.duckdb.build-1"))
+    assert here is not None
+    # the same for another build file of a warehouse of the same name, and other DuckDB resources
+    assert of(build(tmp_path / "b" / ".vrr.duckdb.build-2", duckdb_memory_limit="8GB", duckdb_threads=4)) == here
+    assert of(build(tmp_path / "a" / ".vrr.duckdb.build-1") + ["--full-refresh", "--select", "a", "b"]) == here
+    # another database name, other vars, another target: another key
+    assert of(build(tmp_path / "police.duckdb")) != here
+    assert of(build(tmp_path / "vrr.duckdb", provisional_months=3)) != here
+    assert of(build(tmp_path / "vrr.duckdb") + ["--target", "lint"]) != here
+    # any change to a file of the project, a new one, or one gone
+    model = project / "models" / "marts" / "vrr_uptake.sql"
+    model.write_text(model.read_text() + "\n")
+    changed = of(build(tmp_path / "vrr.duckdb"))
+    assert changed not in (None, here)
+    (project / "macros" / "new.sql").write_text("{% macro new() %}1{% endmacro %}")
+    added = of(build(tmp_path / "vrr.duckdb"))
+    assert added not in (None, here, changed)
+    (project / "seeds" / "sex_codes.csv").unlink()
+    removed = of(build(tmp_path / "vrr.duckdb"))
+    assert removed not in (None, here, changed, added)
+    # what dbt writes is not read
+    (project / "target").mkdir()
+    (project / "target" / "manifest.json").write_text("{}")
+    (project / "logs").mkdir()
+    (project / "logs" / "dbt.log").write_text("")
+    assert of(build(tmp_path / "vrr.duckdb")) == removed
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["parse"],
+        ["compile", "--vars", '{"warehouse_path": "x.duckdb"}'],
+        ["build"],  # no build file of its own: dbt as it is
+        ["build", "--vars", '{"warehouse_path": "x.duckdb"}', "--defer"],  # an option not known here
+        ["build", "--vars", '{"warehouse_path": "x.duckdb"}', "--no-partial-parse"],
+        ["build", "extra", "--vars", '{"warehouse_path": "x.duckdb"}'],
+    ],
+)
+def test_other_commands_are_dbt_as_it_is(project, argv):
+    assert dbt_cli.parse_key(dbt_cli.Command(argv)) is None
+
+
+def test_options_are_read_as_dbt_reads_them():
+    command = dbt_cli.Command(
+        ["build", "--vars={}", "--select", "a", "b+", "--exclude", "c", "--full-refresh", "-t", "local", "-q"]
+    )
+    assert command.known and command.name == "build"
+    assert command.options["--select"] == ["a", "b+"]
+    assert command.options["--exclude"] == ["c"]
+    assert command.value("--target", "-t") == "local"
+    assert command.value("--vars") == "{}"
+
+
+def run(project: Path, argv: list[str]) -> str:
+    done = subprocess.run([dbt_executable(), *argv], cwd=project, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stderr
+
+
+def test_a_build_from_the_saved_parse_is_the_same_and_a_change_is_parsed(project, tmp_path):
+    """A new model is parsed and its parse kept; the next build reuses it; an edit to the model is parsed again and
+    built as it now is."""
+    warehouse = tmp_path / "probe.duckdb"
+    probe = project / "models" / "intermediate" / "zz_probe.sql"
+    probe.write_text("select 1 as x\n")
+    argv = [
+        "build",
+        "--vars",
+        json.dumps({"warehouse_path": str(warehouse)}),
+        "--select",
+        "zz_probe",
+        "--target-path",
+        str(tmp_path / "target"),
+    ]
+
+    def probed() -> int:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return con.execute("select x from intermediate.zz_probe").fetchone()[0]
+
+    first = run(project, argv)
+    assert "saved parse" not in first
+    assert len(list((project / "target" / "parsed").glob("*.msgpack"))) == 1
+    assert probed() == 1
+
+    again = run(project, argv)
+    assert "dbt builds from the saved parse" in again
+    assert probed() == 1
+
+    probe.write_text("select 2 as x\n")
+    edited = run(project, argv)
+    assert "saved parse" not in edited
+    assert probed() == 2
+    assert len(list((project / "target" / "parsed").glob("*.msgpack"))) == 2
