@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -109,4 +110,9 @@ def vrr_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, vrr: 
     # The build starts as a copy of the published warehouse, so dbt's incremental models rebuild only the decisions
     # in raw.touched_decisions and the quarters in raw.affected_quarters; a full refresh starts from an empty build,
     # where dbt builds every model in full.
-    yield from dbt.cli(dbt_build_args(build_file, duckdb_settings=settings.duckdb_settings()), context=context).stream()
+    invocation = dbt.cli(dbt_build_args(build_file, duckdb_settings=settings.duckdb_settings()), context=context)
+    yield from invocation.stream()
+    # dbt's files for this build (its own folder under dbt_project/target: manifest, compiled SQL, run results,
+    # debug log, about 6 MB) are kept only when the build fails, whose error names the debug log among them; every
+    # build that passed would otherwise leave its folder behind for good.
+    shutil.rmtree(invocation.target_path, ignore_errors=True)

@@ -1,13 +1,14 @@
 """A failing error-severity dbt test stops the run before anything is published or exported."""
 
 import hashlib
+import shutil
 import uuid
 
 import duckdb
 
 from pipeline import contract, ingest
 from pipeline.run import partition_range_tags
-from pipeline.settings import resolve_settings
+from pipeline.settings import DBT_PROJECT_DIR, resolve_settings
 from tests.conftest import PipelineRun, write_csv
 
 D = list(contract.DECISION_COLUMNS)
@@ -40,7 +41,8 @@ def test_a_failing_dbt_test_stops_publish_and_export(tmp_path):
     landing = tmp_path / "landing"
     write_csv(landing / "decisions_2024-03-01.csv", D, [decision("D1"), decision("D2")])
     run = PipelineRun(tmp_path, landing)
-    assert run().success
+    first = run()
+    assert first.success
     published = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in [run.warehouse, *run.exports.rglob("*.*")]}
 
     # Build this run's warehouse file, then spoil it the way no extract can (a decision without a date), so the
@@ -76,3 +78,11 @@ def test_a_failing_dbt_test_stops_publish_and_export(tmp_path):
     assert {
         p: hashlib.sha256(p.read_bytes()).hexdigest() for p in [run.warehouse, *run.exports.rglob("*.*")]
     } == published
+    # dbt's own files of the failed build stay, for its error names the debug log among them; those of the build
+    # that passed are gone
+    kept = list((DBT_PROJECT_DIR / "target").glob(f"vrr_dbt_models-{run_id[:7]}-*"))
+    assert len(kept) == 1 and (kept[0] / "dbt.log").exists()
+    (failure,) = [e.step_failure_data.error.to_string() for e in result.all_events if e.is_step_failure]
+    assert str(kept[0] / "dbt.log") in failure
+    assert not list((DBT_PROJECT_DIR / "target").glob(f"vrr_dbt_models-{first.run_id[:7]}-*"))
+    shutil.rmtree(kept[0])
