@@ -4,8 +4,9 @@ parse has changed.
 dbt parses the whole project afresh whenever its `--vars` or its profile differ from those of its last parse, and
 every pipeline run hands dbt its own build file (`--vars {"warehouse_path": ...}`, which the profile makes DuckDB's
 path) and DuckDB's resources (`duckdb_*`): so every build parsed every model, test and macro again, about 4 s of
-each build. Those vars are read by the profile alone (tests/test_dbt_cli.py holds the project to that), so what
-a parse produces depends on them only through the database name DuckDB gives the build file.
+each build. Those vars are read by the profile alone, as are environment variables (tests/test_dbt_cli.py holds
+the project to both), so what a parse produces depends on them only through the database name DuckDB gives the
+build file.
 
 This program keeps each parse result under a key of everything that shapes it, and hands dbt the saved result when
 the key matches (dbt's programmatic entry point takes a manifest already parsed, and then parses nothing):

@@ -13,20 +13,30 @@ from pipeline import dbt_cli
 from pipeline.resources import dbt_executable
 from pipeline.settings import DBT_PROJECT_DIR
 
-PROFILE_ONLY = re.compile(r"""var\(\s*['"](warehouse_path|duckdb_\w*)['"]""")
+PROFILE_ONLY = re.compile(r"""\bvar\(\s*['"](warehouse_path|duckdb_\w*)['"]""")
+ENVIRONMENT = re.compile(r"\benv_var\(")
+
+
+def readers(pattern: re.Pattern) -> set[str]:
+    return {
+        str(path.relative_to(DBT_PROJECT_DIR))
+        for path in DBT_PROJECT_DIR.rglob("*")
+        if path.is_file()
+        and path.relative_to(DBT_PROJECT_DIR).parts[0] not in dbt_cli.NOT_READ
+        and pattern.search(path.read_text(errors="replace"))
+    }
 
 
 def test_the_runs_own_vars_are_read_by_the_profile_alone():
     """What the saved parse may differ in (the run's build file, DuckDB's resources) must shape nothing but the
     connection: no model, macro, test, seed or project setting reads those vars."""
-    readers = {
-        str(path.relative_to(DBT_PROJECT_DIR))
-        for path in DBT_PROJECT_DIR.rglob("*")
-        if path.is_file()
-        and path.relative_to(DBT_PROJECT_DIR).parts[0] not in dbt_cli.NOT_READ
-        and PROFILE_ONLY.search(path.read_text(errors="replace"))
-    }
-    assert readers == {"profiles.yml"}
+    assert readers(PROFILE_ONLY) == {"profiles.yml"}
+
+
+def test_no_environment_variable_shapes_the_parse():
+    """The key holds the project's files, not the environment: only the profile may read environment variables
+    (the database name they can lead to is in the key)."""
+    assert readers(ENVIRONMENT) == {"profiles.yml"}
 
 
 def test_the_pipeline_runs_dbt_through_vrr_dbt():
