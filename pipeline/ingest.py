@@ -337,11 +337,19 @@ def readable(con, parsed: ParsedExtract, scratch: Path):
         }
     )
     con.register("record_lines", lines)
+    done = False
     try:
         yield copy or parsed.extract.path
+        done = True
     except duckdb.InvalidInputException as exc:
         raise ExtractError(f"{parsed.extract.name}: not a readable CSV file ({str(exc).splitlines()[0]})") from exc
     finally:
+        # DuckDB refuses to unregister on a connection whose last result is unfinished (read by fetchone): it is
+        # run to its end, or cancelled when the statements failed
+        if done:
+            con.complete()
+        else:
+            con.abort()
         con.unregister("record_lines")
         if copy:
             copy.unlink()
@@ -407,8 +415,7 @@ def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch
             ).fetchone()[0]
         finally:
             con.execute("reset disabled_optimizers")
-        # fetched whole: `readable` unregisters on this connection, which DuckDB refuses while a result is unfinished
-        (repeated,) = con.execute("select coalesce(sum(records), 0) from special_keys").fetchall()[0]
+        (repeated,) = con.execute("select coalesce(sum(records), 0) from special_keys").fetchone()
         refused = direct < records - repeated
         if refused:
             con.execute(

@@ -181,6 +181,20 @@ def test_windows_1252_file_is_read_and_says_so(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # the UTF-8 copy the database read is gone
 
 
+def test_a_statement_left_unfinished_does_not_stop_the_file_being_let_go(tmp_path):
+    """DuckDB refuses to unregister the line numbers on a connection whose last result was not read to its end;
+    `readable` runs it to its end, or cancels it when the statements failed."""
+    path = write_csv(tmp_path / "decisions_2024-06-30.csv", D, [list(decision().values())] * 3)
+    parsed = read_extract(extract(path))
+    con = ingest.connect(":memory:", resolve_settings({"VRR_PSEUDONYM_KEY": TEST_KEY}))
+    with ingest.readable(con, parsed, tmp_path):
+        assert con.execute("select line_number from record_lines order by ordinal").fetchone() == (2,)
+    with pytest.raises(ZeroDivisionError), ingest.readable(con, parsed, tmp_path):
+        con.execute("select line_number from record_lines").fetchone()
+        raise ZeroDivisionError
+    assert "record_lines" not in {name for (name,) in con.execute("show tables").fetchall()}
+
+
 def test_line_numbers_count_physical_lines(tmp_path):
     path = tmp_path / "decisions_2024-06-30.csv"
     path.write_text(
