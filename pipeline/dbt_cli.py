@@ -87,6 +87,15 @@ def project_dir(command: Command) -> Path:
     return Path(command.value("--project-dir") or os.environ.get("DBT_PROJECT_DIR") or os.getcwd()).resolve()
 
 
+def project_files(project: Path) -> list[Path]:
+    """Every file of the project dbt may read, relative to its folder: not what dbt writes, nor hidden files."""
+    return [
+        relative
+        for relative in (path.relative_to(project) for path in project.rglob("*") if path.is_file())
+        if relative.parts[0] not in NOT_READ and not any(part.startswith(".") for part in relative.parts)
+    ]
+
+
 def parse_key(command: Command) -> tuple[str, Path] | None:
     """The key of everything that shapes this command's parse, and the project's folder; None when the command is
     not one whose parse is kept (then dbt runs as it is)."""
@@ -101,8 +110,7 @@ def parse_key(command: Command) -> tuple[str, Path] | None:
     project = project_dir(command)
     files = sorted(
         (str(relative), hashlib.sha256((project / relative).read_bytes()).hexdigest())
-        for relative in (path.relative_to(project) for path in project.rglob("*") if path.is_file())
-        if relative.parts[0] not in NOT_READ and not any(part.startswith(".") for part in relative.parts)
+        for relative in project_files(project)
     )
     shaping = {
         "project": str(project),

@@ -18,12 +18,11 @@ ENVIRONMENT = re.compile(r"\benv_var\(")
 
 
 def readers(pattern: re.Pattern) -> set[str]:
+    """The files of those the key covers that match pattern."""
     return {
-        str(path.relative_to(DBT_PROJECT_DIR))
-        for path in DBT_PROJECT_DIR.rglob("*")
-        if path.is_file()
-        and path.relative_to(DBT_PROJECT_DIR).parts[0] not in dbt_cli.NOT_READ
-        and pattern.search(path.read_text(errors="replace"))
+        str(relative)
+        for relative in dbt_cli.project_files(DBT_PROJECT_DIR)
+        if pattern.search((DBT_PROJECT_DIR / relative).read_text(errors="replace"))
     }
 
 
