@@ -17,8 +17,16 @@ the key matches (dbt's programmatic entry point takes a manifest already parsed,
 - the command's other vars, and its `--target` and `--profile`.
 
 A build whose key has no saved result (the first after any change) is dbt's as it always was, and what it parsed
-is kept for the next. Any other command, or one with an option outside the few the pipeline gives, is dbt itself.
-Output and exit codes are dbt's own in every case.
+is kept for the next.
+
+`vrr-dbt parse` (how `make` and the tests prepare the manifest that Dagster reads) does nothing when the manifest
+in the target folder is the one dbt wrote for the same key: the project's files, the dbt versions, the command's
+vars, target and profile, and the values of the environment variables the profile reads (they can change the
+warehouse's database name, which the manifest holds). Otherwise dbt parses as ever, and the manifest's key is
+noted beside the saved parses.
+
+Any other command, or one with an option outside the few the pipeline gives, is dbt itself. Output and exit codes
+are dbt's own in every case.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -43,6 +52,9 @@ PROFILE_VAR_PREFIX = "duckdb_"
 NOT_READ = {"target", "logs", "dbt_packages"}
 PACKAGES = ("dbt-core", "dbt-adapters", "dbt-duckdb")
 KEEP = 8  # saved parse results kept (the newest); each is about 1 MB
+# The environment variables a profile reads: their values are in the key of the manifest `dbt parse` writes.
+ENV_VAR = re.compile(r"""\benv_var\(\s*['"]([^'"]+)['"]""")
+MANIFEST_KEY = "manifest.key"  # beside the saved parses: the key and SHA-256 of the manifest dbt last wrote
 
 
 class Command:
@@ -96,18 +108,9 @@ def project_files(project: Path) -> list[Path]:
     ]
 
 
-def parse_key(command: Command) -> tuple[str, Path] | None:
-    """The key of everything that shapes this command's parse, and the project's folder; None when the command is
-    not one whose parse is kept (then dbt runs as it is)."""
-    if not command.known or command.name not in COMMANDS:
-        return None
-    from dbt.adapters.duckdb.credentials import DuckDBCredentials
-    from dbt.config.utils import parse_cli_vars
-
-    variables = parse_cli_vars(command.value("--vars") or "{}")
-    if not isinstance(variables.get("warehouse_path"), str):
-        return None
-    project = project_dir(command)
+def _key(project: Path, command: Command, **more) -> str:
+    """SHA-256 of what shapes every parse of the project (its folder, files and dbt's versions, the command's target
+    and profile) and of `more`."""
     files = sorted(
         (str(relative), hashlib.sha256((project / relative).read_bytes()).hexdigest())
         for relative in project_files(project)
@@ -115,14 +118,87 @@ def parse_key(command: Command) -> tuple[str, Path] | None:
     shaping = {
         "project": str(project),
         "packages": {name: importlib.metadata.version(name) for name in PACKAGES},
-        "database": DuckDBCredentials.path_derived_database_name(variables["warehouse_path"]),
-        "vars": {k: v for k, v in variables.items() if k not in PROFILE_VARS and not k.startswith(PROFILE_VAR_PREFIX)},
         "target": command.value("--target", "-t") or os.environ.get("DBT_TARGET"),
         "profile": command.value("--profile") or os.environ.get("DBT_PROFILE"),
         "files": files,
+        **more,
     }
-    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()
-    return digest, project
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _vars(command: Command) -> dict:
+    text = command.value("--vars")
+    if not text:
+        return {}
+    from dbt.config.utils import parse_cli_vars
+
+    return parse_cli_vars(text)
+
+
+def parse_key(command: Command) -> tuple[str, Path] | None:
+    """The key of everything that shapes this command's parse, and the project's folder; None when the command is
+    not one whose parse is kept (then dbt runs as it is)."""
+    if not command.known or command.name not in COMMANDS:
+        return None
+    from dbt.adapters.duckdb.credentials import DuckDBCredentials
+
+    variables = _vars(command)
+    if not isinstance(variables.get("warehouse_path"), str):
+        return None
+    project = project_dir(command)
+    key = _key(
+        project,
+        command,
+        database=DuckDBCredentials.path_derived_database_name(variables["warehouse_path"]),
+        vars={k: v for k, v in variables.items() if k not in PROFILE_VARS and not k.startswith(PROFILE_VAR_PREFIX)},
+    )
+    return key, project
+
+
+def manifest_key(command: Command) -> tuple[str, Path] | None:
+    """The key of everything that shapes the manifest `dbt parse` writes, and the project's folder; None for any
+    other command, or a profile outside the project (then dbt runs as it is)."""
+    if not command.known or command.name != "parse" or os.environ.get("DBT_PROFILES_DIR"):
+        return None
+    project = project_dir(command)
+    profiles = project / "profiles.yml"
+    if not profiles.is_file():
+        return None
+    names = sorted(set(ENV_VAR.findall(profiles.read_text(encoding="utf-8"))))
+    key = _key(project, command, vars=_vars(command), environment={name: os.environ.get(name) for name in names})
+    return key, project
+
+
+def target_folder(project: Path, command: Command) -> Path:
+    target = Path(command.value("--target-path") or os.environ.get("DBT_TARGET_PATH") or "target")
+    return target if target.is_absolute() else project / target
+
+
+def _sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def manifest_current(project: Path, key: str, command: Command) -> bool:
+    """Whether the target folder's manifest is the one dbt wrote for this key, unchanged since."""
+    try:
+        noted = json.loads((project / "target" / "parsed" / MANIFEST_KEY).read_text())
+    except (OSError, ValueError):
+        return False
+    manifest = target_folder(project, command) / "manifest.json"
+    return noted == {"key": key, "manifest": str(manifest), "sha256": _sha256(manifest)}
+
+
+def note_manifest(project: Path, key: str, started: float, command: Command) -> None:
+    """Note the key of the manifest dbt just wrote, if it is this invocation's and nothing changed while it ran."""
+    manifest = target_folder(project, command) / "manifest.json"
+    note = project / "target" / "parsed" / MANIFEST_KEY
+    note.unlink(missing_ok=True)
+    if not manifest.exists() or manifest.stat().st_mtime < started or manifest_key(command) != (key, project):
+        return
+    note.parent.mkdir(parents=True, exist_ok=True)
+    partial = note.with_name(f".{MANIFEST_KEY}.{os.getpid()}")
+    partial.write_text(json.dumps({"key": key, "manifest": str(manifest), "sha256": _sha256(manifest)}))
+    os.replace(partial, note)
 
 
 def saved_path(project: Path, key: str) -> Path:
@@ -143,8 +219,7 @@ def load(path: Path):
 def keep(project: Path, key: str, started: float, command: Command) -> None:
     """Keep the parse dbt just wrote (partial_parse.msgpack in its target folder) under the key, if it is this
     invocation's and nothing changed while it ran; then keep the newest KEEP only."""
-    target = Path(command.value("--target-path") or os.environ.get("DBT_TARGET_PATH") or "target")
-    written = (target if target.is_absolute() else project / target) / "partial_parse.msgpack"
+    written = target_folder(project, command) / "partial_parse.msgpack"
     if not written.exists() or written.stat().st_mtime < started or parse_key(command) != (key, project):
         return
     destination = saved_path(project, key)
@@ -163,10 +238,16 @@ def say(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from dbt.cli.main import cli
-
     argv = list(sys.argv[1:] if argv is None else argv)
     command = Command(argv)
+    parsing = manifest_key(command)
+    if parsing is not None:
+        key, project = parsing
+        if manifest_current(project, key, command):
+            say("the manifest is current: nothing that shapes it has changed since dbt wrote it.")
+            return
+    from dbt.cli.main import cli
+
     found = parse_key(command)
     manifest = None
     if found is not None:
@@ -184,6 +265,13 @@ def main(argv: list[str] | None = None) -> None:
     obj = {"manifest": manifest, "callbacks": [], "dbt_runner_command_args": argv}
     try:
         cli.main(argv, prog_name="dbt", obj=obj)  # exits with dbt's own code
+    except SystemExit as done:
+        if parsing is not None and done.code in (0, None):
+            try:
+                note_manifest(project, key, started, command)
+            except OSError as exc:  # not noted: the next `parse` parses again
+                say(f"the manifest's key could not be noted ({exc}).")
+        raise
     finally:
         if found is not None and manifest is None:
             try:

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -28,8 +27,10 @@ def pytest_sessionstart(session):
     several processes (pytest-xdist, as `make test` runs) the main process does it once, before the workers start."""
     if hasattr(session.config, "workerinput"):
         return
-    dbt = Path(sys.executable).parent / "dbt"
-    subprocess.run([str(dbt if dbt.exists() else "dbt"), "parse", "--quiet"], cwd=DBT_DIR, check=True)
+    from pipeline.resources import dbt_executable
+
+    # (after `make manifest`, vrr-dbt finds the manifest current and parses nothing)
+    subprocess.run([dbt_executable(), "parse", "--quiet"], cwd=DBT_DIR, check=True)
 
 
 # --------------------------------------------------------------------------- several processes (pytest-xdist)

@@ -155,3 +155,64 @@ def test_a_build_from_the_saved_parse_is_the_same_and_a_change_is_parsed(project
     assert "saved parse" not in edited
     assert probed() == 2
     assert len(list((project / "target" / "parsed").glob("*.msgpack"))) == 2
+
+
+def test_the_manifest_key_follows_what_shapes_the_manifest(project, tmp_path, monkeypatch):
+    """`vrr-dbt parse` leaves the manifest alone only under the same key: the project's files, the command's vars
+    and target, and the environment variables the profile reads (the warehouse's database name)."""
+    monkeypatch.delenv("VRR_WAREHOUSE_PATH", raising=False)
+
+    def of(*argv):
+        found = dbt_cli.manifest_key(dbt_cli.Command(["parse", *argv]))
+        return found and found[0]
+
+    here = of()
+    assert here is not None and of("--quiet") == here
+    assert of("--target", "lint") != here
+    assert of("--vars", '{"provisional_months": 3}') != here
+    monkeypatch.setenv("VRR_WAREHOUSE_PATH", str(tmp_path / "police.duckdb"))
+    elsewhere = of()
+    assert elsewhere not in (None, here)
+    model = project / "models" / "marts" / "vrr_uptake.sql"
+    model.write_text(model.read_text() + "\n")
+    assert of() not in (None, here, elsewhere)
+    # not for other commands, options not known here, or a profile outside the project
+    assert dbt_cli.manifest_key(dbt_cli.Command(["build", "--vars", '{"warehouse_path": "x.duckdb"}'])) is None
+    assert of("--no-partial-parse") is None
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(tmp_path))
+    assert of() is None
+
+
+def test_a_manifest_changed_since_dbt_wrote_it_is_not_current(project, tmp_path):
+    key, folder = dbt_cli.manifest_key(dbt_cli.Command(["parse"]))
+    command = dbt_cli.Command(["parse"])
+    manifest = project / "target" / "manifest.json"
+    manifest.parent.mkdir()
+    manifest.write_text('{"nodes": {}}')
+    dbt_cli.note_manifest(folder, key, 0.0, command)
+    assert dbt_cli.manifest_current(folder, key, command)
+    assert not dbt_cli.manifest_current(folder, "another key", command)
+    manifest.write_text('{"nodes": {"x": {}}}')  # e.g. a plain `dbt build` in the folder wrote its own
+    assert not dbt_cli.manifest_current(folder, key, command)
+    manifest.unlink()
+    assert not dbt_cli.manifest_current(folder, key, command)
+
+
+def test_parse_leaves_a_current_manifest_alone_and_parses_after_a_change(project, monkeypatch):
+    monkeypatch.delenv("VRR_WAREHOUSE_PATH", raising=False)
+    manifest = project / "target" / "manifest.json"
+
+    def models() -> set[str]:
+        return {node["name"] for node in json.loads(manifest.read_text())["nodes"].values()}
+
+    assert "is current" not in run(project, ["parse", "--quiet"])
+    written = manifest.stat().st_mtime_ns
+    assert "vrr_uptake" in models()
+
+    assert "the manifest is current" in run(project, ["parse", "--quiet"])
+    assert manifest.stat().st_mtime_ns == written
+
+    (project / "models" / "intermediate" / "zz_probe.sql").write_text("select 1 as x\n")
+    assert "is current" not in run(project, ["parse", "--quiet"])
+    assert "zz_probe" in models()
+    assert "the manifest is current" in run(project, ["parse", "--quiet"])
