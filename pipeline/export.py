@@ -153,6 +153,8 @@ def write_disclosure_log(con, rows: list[dict]) -> None:
 )
 def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.MaterializeResult:
     settings = vrr.resolve()
+    # the review packs' writers load beside this step, which runs on one core, rather than when the packs are due
+    publication.start_workers(settings.pack_processes)
     build = warehouse.build_path(settings.warehouse_path, context.run_id)
     if not build.exists():
         raise dg.Failure("There is no warehouse build for this run: materialise the whole job in one run.")

@@ -819,6 +819,29 @@ def is_unchanged(job: PackJob) -> bool:
     return manifest is not None and manifest.get("figures_sha256") == pack_fingerprint(job.info, job.tables, None)
 
 
+# What a pack writer imports (pandas, gptables, Altair, vl-convert: about 2.5 s in a fresh interpreter), imported
+# once by the server the workers fork from; `__main__` is the run's own module, which a worker imports as well.
+WORKER_MODULES = ["__main__", "pipeline.publication", "pipeline.report"]
+
+
+def workers_context() -> multiprocessing.context.BaseContext:
+    """The pack writers' processes: forked from one server process started fresh, which imports WORKER_MODULES
+    before it forks any worker, so that a worker starts in milliseconds."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_MODULES)  # (no effect once the server runs: it has them already)
+    return context
+
+
+def start_workers(processes: int) -> None:
+    """Start the pack writers' server now when packs will be written by more than one process, so that it imports
+    what they need while this process does other work (the export starts it itself otherwise)."""
+    if processes > 1:
+        from multiprocessing import forkserver
+
+        workers_context()
+        forkserver.ensure_running()
+
+
 def write_packs(jobs: list[PackJob], processes: int = 1) -> list[dict | None]:
     """Write the packs (see write_pack), `processes` at a time, and return their manifests in the order given; None
     for a pack not written, as the published one already shows exactly what it would (is_unchanged).
@@ -826,8 +849,10 @@ def write_packs(jobs: list[PackJob], processes: int = 1) -> list[dict | None]:
     Which packs are unchanged is decided first, in this process, so that workers are started only for packs to
     write. A pack is pure Python work (gptables, Altair), so threads would take turns: the run's own process writes
     packs and so do `processes - 1` worker processes beside it, each taking the next pack not yet taken until none
-    is left. Workers are started fresh (spawn: nothing of the run's threads or open files is copied into them) and
-    are sent only a pack's tables. One process writes them one after another with no worker at all."""
+    is left. Workers are forked from a server process that was itself started fresh (multiprocessing's forkserver:
+    nothing of the run's threads or open files is copied into them) and has already imported what a pack needs
+    (start_workers), and are sent only a pack's tables. One process writes them one after another with no worker
+    at all."""
     results: list[dict | None] = [None] * len(jobs)
     to_write = [i for i, job in enumerate(jobs) if not is_unchanged(job)]
     workers = min(processes, len(to_write)) - 1
@@ -850,7 +875,7 @@ def write_packs(jobs: list[PackJob], processes: int = 1) -> list[dict | None]:
             failed.set()  # the others stop after the pack in hand
             raise
 
-    context = multiprocessing.get_context("spawn")
+    context = workers_context()
     with (
         ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
         ThreadPoolExecutor(max_workers=workers) as senders,
