@@ -1,7 +1,9 @@
 """CSV cells of the review pack: numbers as published, and text that a spreadsheet would run as a formula
 neutralised."""
 
+import contextlib
 import csv
+from pathlib import Path
 
 import pytest
 
@@ -104,6 +106,35 @@ def test_packs_written_side_by_side_equal_those_written_one_after_another(sample
         for name in manifest["files"]:
             written = {(tmp_path / run / manifest["pack"] / name).read_bytes() for run in ("one", "three")}
             assert written == {(sample_run.exports / manifest["pack"] / name).read_bytes()}, name
+
+
+def open_files(pid: int) -> set[str]:
+    """What a process has open, from /proc (a descriptor closed while it is read is left out)."""
+    import os
+
+    folder = Path(f"/proc/{pid}/fd")
+    found = set()
+    for fd in os.listdir(folder):
+        with contextlib.suppress(FileNotFoundError):
+            found.add(os.readlink(folder / fd))
+    return found
+
+
+def test_pack_workers_hold_none_of_the_runs_open_files(tmp_path):
+    """A pack worker starts from a fresh interpreter, not a copy of the run: a file the run holds open (its warehouse
+    build, say) is not open in the worker, which could otherwise keep it after the run lets it go."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pipeline.publication import workers_context
+
+    held = tmp_path / "held.duckdb"
+    with held.open("wb"), ProcessPoolExecutor(max_workers=1, mp_context=workers_context()) as pool:
+        pid = pool.submit(os.getpid).result()
+        worker_files, own_files = open_files(pid), open_files(os.getpid())
+    assert pid != os.getpid()
+    assert str(held) in own_files
+    assert str(held) not in worker_files
 
 
 def test_a_pack_that_cannot_be_written_fails_the_export(sample_run, tmp_path):
