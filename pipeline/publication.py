@@ -819,9 +819,10 @@ def is_unchanged(job: PackJob) -> bool:
     return manifest is not None and manifest.get("figures_sha256") == pack_fingerprint(job.info, job.tables, None)
 
 
-# What a pack writer imports (pandas, gptables, Altair, vl-convert: about 2.5 s in a fresh interpreter), imported
-# once by the server the workers fork from; `__main__` is the run's own module, which a worker imports as well.
-WORKER_MODULES = ["__main__", "pipeline.publication", "pipeline.report"]
+# What a pack writer imports (pandas, gptables, Altair, vl-convert, and Dagster through the quarters' partitions:
+# about 2.5 s in a fresh interpreter), imported once by the server the workers fork from. A worker then imports the
+# run's own module, as every multiprocessing child does, finding what that imports already loaded.
+WORKER_MODULES = ["pipeline.publication", "pipeline.report"]
 
 
 def workers_context() -> multiprocessing.context.BaseContext:
