@@ -178,31 +178,50 @@ def _sha256(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
+def parsed_folder(project: Path) -> Path:
+    """Where the kept parses and the manifest's note are."""
+    return project / "target" / "parsed"
+
+
+def written_since(path: Path, started: float) -> bool:
+    """Whether dbt wrote path during this invocation."""
+    return path.exists() and path.stat().st_mtime >= started
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write path whole or not at all, whatever runs beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+def manifest_note(project: Path, key: str, command: Command) -> dict:
+    """What is noted of the target folder's manifest: the key it was written under, its path and SHA-256."""
+    manifest = target_folder(project, command) / "manifest.json"
+    return {"key": key, "manifest": str(manifest), "sha256": _sha256(manifest)}
+
+
 def manifest_current(project: Path, key: str, command: Command) -> bool:
     """Whether the target folder's manifest is the one dbt wrote for this key, unchanged since."""
     try:
-        noted = json.loads((project / "target" / "parsed" / MANIFEST_KEY).read_text())
+        noted = json.loads((parsed_folder(project) / MANIFEST_KEY).read_text())
     except (OSError, ValueError):
         return False
-    manifest = target_folder(project, command) / "manifest.json"
-    return noted == {"key": key, "manifest": str(manifest), "sha256": _sha256(manifest)}
+    return noted == manifest_note(project, key, command)
 
 
 def note_manifest(project: Path, key: str, started: float, command: Command) -> None:
     """Note the key of the manifest dbt just wrote, if it is this invocation's and nothing changed while it ran."""
-    manifest = target_folder(project, command) / "manifest.json"
-    note = project / "target" / "parsed" / MANIFEST_KEY
+    note = parsed_folder(project) / MANIFEST_KEY
     note.unlink(missing_ok=True)
-    if not manifest.exists() or manifest.stat().st_mtime < started or manifest_key(command) != (key, project):
-        return
-    note.parent.mkdir(parents=True, exist_ok=True)
-    partial = note.with_name(f".{MANIFEST_KEY}.{os.getpid()}")
-    partial.write_text(json.dumps({"key": key, "manifest": str(manifest), "sha256": _sha256(manifest)}))
-    os.replace(partial, note)
+    manifest = target_folder(project, command) / "manifest.json"
+    if written_since(manifest, started) and manifest_key(command) == (key, project):
+        write_whole(note, json.dumps(manifest_note(project, key, command)).encode())
 
 
 def saved_path(project: Path, key: str) -> Path:
-    return project / "target" / "parsed" / f"{key}.msgpack"
+    return parsed_folder(project) / f"{key}.msgpack"
 
 
 def load(path: Path):
@@ -220,13 +239,10 @@ def keep(project: Path, key: str, started: float, command: Command) -> None:
     """Keep the parse dbt just wrote (partial_parse.msgpack in its target folder) under the key, if it is this
     invocation's and nothing changed while it ran; then keep the newest KEEP only."""
     written = target_folder(project, command) / "partial_parse.msgpack"
-    if not written.exists() or written.stat().st_mtime < started or parse_key(command) != (key, project):
+    if not written_since(written, started) or parse_key(command) != (key, project):
         return
     destination = saved_path(project, key)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(f".{key}.{os.getpid()}")
-    partial.write_bytes(written.read_bytes())
-    os.replace(partial, destination)  # whole or not at all, whatever runs beside it
+    write_whole(destination, written.read_bytes())
     saved = sorted(destination.parent.glob("*.msgpack"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in saved[KEEP:]:
         old.unlink(missing_ok=True)

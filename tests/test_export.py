@@ -3,6 +3,7 @@ neutralised."""
 
 import contextlib
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -110,8 +111,6 @@ def test_packs_written_side_by_side_equal_those_written_one_after_another(sample
 
 def open_files(pid: int) -> set[str]:
     """What a process has open, from /proc (a descriptor closed while it is read is left out)."""
-    import os
-
     folder = Path(f"/proc/{pid}/fd")
     found = set()
     for fd in os.listdir(folder):
@@ -121,9 +120,8 @@ def open_files(pid: int) -> set[str]:
 
 
 def test_pack_workers_hold_none_of_the_runs_open_files(tmp_path):
-    """A pack worker starts from a fresh interpreter, not a copy of the run: a file the run holds open (its warehouse
-    build, say) is not open in the worker, which could otherwise keep it after the run lets it go."""
-    import os
+    """A pack worker is not a copy of the run (it forks from a server started fresh): a file the run holds open (its
+    warehouse build, say) is not open in the worker, which could otherwise keep it after the run lets it go."""
     from concurrent.futures import ProcessPoolExecutor
 
     from pipeline.publication import workers_context
