@@ -71,7 +71,7 @@ test: $(STAMP) browser $(DAGSTER_HOME)/dagster.yaml manifest
 # The tests marked slow, left out of `make test` (CI runs them after it): twenty runs in a row with a reader holding
 # the warehouse, and incremental and full builds compared through a sequence of landing-folder changes.
 soak: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
-	$(BIN)/python -m pytest -m slow tests/test_soak.py tests/test_incremental_sequence.py
+	$(BIN)/python -m pytest -m slow
 
 # Ingest (VRR_LANDING_DIR, else the synthetic sample) and build on DuckDB, then build the same dbt project on a
 # local Spark and compare every mart row for row; exits non-zero on any difference or failed node. About 2 to 3

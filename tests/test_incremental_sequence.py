@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.synthetic import generate_sample
-from tests.conftest import PipelineRun
-from tests.test_incremental import marts_and_raw
+from tests.conftest import PipelineRun, write_csv
+from tests.test_incremental import build_kind, marts_and_raw
 
 pytestmark = pytest.mark.slow
 
@@ -26,11 +26,6 @@ def read(path: Path) -> tuple[list[str], list[list[str]]]:
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     return rows[0], rows[1:]
-
-
-def write(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle, lineterminator="\n").writerows([header, *rows])
 
 
 def other_spelling(rng: random.Random, header: list[str], row: list[str]) -> list[str]:
@@ -81,16 +76,7 @@ def spoil(rng: random.Random, path: Path, drop: float, edit: float, repeat: floa
             twin[5 if decisions else 6] = "99" if decisions else "upheld_twice"
             out.append(twin)
     rng.shuffle(out)
-    write(path, header, out)
-
-
-def build_kind(result) -> str:
-    files = next(
-        m
-        for m in result.asset_materializations_for_node("landing_extracts")
-        if m.asset_key.path == ["raw_extract_files"]
-    ).metadata
-    return files["build"].value
+    write_csv(path, header, out)
 
 
 def test_incremental_and_full_builds_agree_through_a_sequence_of_changes(tmp_path):
@@ -112,7 +98,7 @@ def test_incremental_and_full_builds_agree_through_a_sequence_of_changes(tmp_pat
     (tmp_path / "incremental").mkdir()
     (tmp_path / "full").mkdir()
 
-    def both_agree(change: str) -> dict[str, list]:
+    def both_agree(change: str) -> None:
         result = incremental()
         assert result.success, change
         assert build_kind(result) == ("full" if change == "first" else "incremental"), change
@@ -120,7 +106,6 @@ def test_incremental_and_full_builds_agree_through_a_sequence_of_changes(tmp_pat
         built, rebuilt = marts_and_raw(incremental), marts_and_raw(full)
         differ = [table for table in sorted(built.keys() | rebuilt.keys()) if built.get(table) != rebuilt.get(table)]
         assert differ == [], f"after {change}: incremental and full builds differ in {differ}"
-        return built
 
     def quarantined() -> int:
         return incremental.query("select count(*) as n from marts.quarantine")[0]["n"]
