@@ -1,9 +1,13 @@
 """dbt models as Dagster assets; dbt tests as asset checks."""
 
+import contextlib
+import fcntl
 import json
+import os
 import re
 import shutil
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -110,9 +114,59 @@ def vrr_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, vrr: 
     # The build starts as a copy of the published warehouse, so dbt's incremental models rebuild only the decisions
     # in raw.touched_decisions and the quarters in raw.affected_quarters; a full refresh starts from an empty build,
     # where dbt builds every model in full.
-    invocation = dbt.cli(dbt_build_args(build_file, duckdb_settings=settings.duckdb_settings()), context=context)
-    yield from invocation.stream()
-    # dbt's files for this build (its own folder under dbt_project/target: manifest, compiled SQL, run results,
-    # debug log, about 6 MB) are kept only when the build fails, whose error names the debug log among them; every
-    # build that passed would otherwise leave its folder behind for good.
-    shutil.rmtree(invocation.target_path, ignore_errors=True)
+    with build_folder(dbt_project().project_dir, context) as folder:
+        invocation = dbt.cli(
+            dbt_build_args(build_file, duckdb_settings=settings.duckdb_settings()), context=context, target_path=folder
+        )
+        yield from invocation.stream()
+    # dbt's files for this build (manifest, compiled SQL, run results, debug log, about 6 MB) are kept only when
+    # the build fails, whose error names the debug log among them; every build that passed would otherwise leave
+    # its folder behind for good.
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# A build's own folder of dbt files is kept when the build fails (or its run is killed); the newest this many of
+# those are kept, older ones are removed by the next build.
+FAILED_BUILDS_KEPT = 10
+IN_USE = ".in-use"  # a build's folder is in use while its run holds an flock on this file in it
+
+
+@contextlib.contextmanager
+def build_folder(project_dir: Path, context: dg.AssetExecutionContext) -> Iterator[Path]:
+    """A target folder of this build's own (named as dagster-dbt names one), held in use while the build runs;
+    first the folders of earlier builds no longer in use are pruned to the newest FAILED_BUILDS_KEPT."""
+    target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
+    root = target if target.is_absolute() else project_dir / target
+    prune_build_folders(root, FAILED_BUILDS_KEPT)
+    folder = root / f"{context.op_execution_context.op.name}-{context.run_id[:7]}-{uuid.uuid4().hex[:7]}"
+    folder.mkdir(parents=True)
+    fd = os.open(folder / IN_USE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield folder
+    finally:
+        os.close(fd)  # closing releases the flock; so does the end of the process, however it ends
+
+
+def in_use(folder: Path) -> bool:
+    """Whether a live run holds the folder: its flock cannot be taken."""
+    try:
+        fd = os.open(folder / IN_USE, os.O_RDWR)
+    except FileNotFoundError:
+        return False  # a folder from before folders were held, or one a build is only now creating (the newest)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def prune_build_folders(root: Path, kept: int) -> None:
+    """Remove the folders of earlier builds (those of failed builds and killed runs) but the newest `kept`, never
+    one a live run holds. Other runs, on this warehouse or another, share the target folder."""
+    folders = [path for path in root.glob("vrr_dbt_models-*-*") if path.is_dir() and not in_use(path)]
+    folders.sort(key=lambda path: path.stat().st_mtime, reverse=True)
+    for old in folders[kept:]:
+        shutil.rmtree(old, ignore_errors=True)
