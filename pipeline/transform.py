@@ -114,7 +114,7 @@ def vrr_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, vrr: 
     # The build starts as a copy of the published warehouse, so dbt's incremental models rebuild only the decisions
     # in raw.touched_decisions and the quarters in raw.affected_quarters; a full refresh starts from an empty build,
     # where dbt builds every model in full.
-    with build_folder(dbt_project().project_dir, context) as folder:
+    with build_folder(dbt_project().project_dir, context.run_id) as folder:
         invocation = dbt.cli(
             dbt_build_args(build_file, duckdb_settings=settings.duckdb_settings()), context=context, target_path=folder
         )
@@ -128,17 +128,18 @@ def vrr_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, vrr: 
 # A build's own folder of dbt files is kept when the build fails (or its run is killed); the newest this many of
 # those are kept, older ones are removed by the next build.
 FAILED_BUILDS_KEPT = 10
+BUILD_FOLDER = "vrr_dbt_models-{run}-{suffix}"  # as dagster-dbt names an invocation's folder: op, run, a random suffix
 IN_USE = ".in-use"  # a build's folder is in use while its run holds an flock on this file in it
 
 
 @contextlib.contextmanager
-def build_folder(project_dir: Path, context: dg.AssetExecutionContext) -> Iterator[Path]:
-    """A target folder of this build's own (named as dagster-dbt names one), held in use while the build runs;
-    first the folders of earlier builds no longer in use are pruned to the newest FAILED_BUILDS_KEPT."""
+def build_folder(project_dir: Path, run_id: str) -> Iterator[Path]:
+    """A target folder of this build's own, held in use while the build runs; first the folders of earlier builds
+    no longer in use are pruned to the newest FAILED_BUILDS_KEPT."""
     target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
     root = target if target.is_absolute() else project_dir / target
     prune_build_folders(root, FAILED_BUILDS_KEPT)
-    folder = root / f"{context.op_execution_context.op.name}-{context.run_id[:7]}-{uuid.uuid4().hex[:7]}"
+    folder = root / BUILD_FOLDER.format(run=run_id[:7], suffix=uuid.uuid4().hex[:7])
     folder.mkdir(parents=True)
     fd = os.open(folder / IN_USE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -166,7 +167,10 @@ def in_use(folder: Path) -> bool:
 def prune_build_folders(root: Path, kept: int) -> None:
     """Remove the folders of earlier builds (those of failed builds and killed runs) but the newest `kept`, never
     one a live run holds. Other runs, on this warehouse or another, share the target folder."""
-    folders = [path for path in root.glob("vrr_dbt_models-*-*") if path.is_dir() and not in_use(path)]
-    folders.sort(key=lambda path: path.stat().st_mtime, reverse=True)
-    for old in folders[kept:]:
+    finished = {}
+    for path in root.glob(BUILD_FOLDER.format(run="*", suffix="*")):
+        with contextlib.suppress(FileNotFoundError):  # another build may be pruning at the same time
+            if path.is_dir() and not in_use(path):
+                finished[path] = path.stat().st_mtime
+    for old in sorted(finished, key=finished.get, reverse=True)[kept:]:
         shutil.rmtree(old, ignore_errors=True)

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 from pipeline import transform
 
@@ -23,12 +22,6 @@ def make_folder(root: Path, name: str, age_seconds: float, held_file: bool = Tru
     stamp = time.time() - age_seconds
     os.utime(folder, (stamp, stamp))
     return folder
-
-
-def context(run_id: str) -> SimpleNamespace:
-    return SimpleNamespace(
-        op_execution_context=SimpleNamespace(op=SimpleNamespace(name="vrr_dbt_models")), run_id=run_id
-    )
 
 
 def test_only_the_newest_finished_folders_stay_and_none_in_use_is_removed(tmp_path):
@@ -80,7 +73,7 @@ def test_a_build_holds_its_own_folder_and_prunes_the_others_first(tmp_path, monk
     root = tmp_path / "target"
     old = [make_folder(root, f"old{age:04d}", age_seconds=60 * age) for age in range(1, 13)]
     monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
-    with transform.build_folder(tmp_path, context("0123456789abcdef")) as folder:
+    with transform.build_folder(tmp_path, "0123456789abcdef") as folder:
         assert folder.parent == root and folder.name.startswith("vrr_dbt_models-0123456-")
         assert transform.in_use(folder)
         assert [path.exists() for path in old] == [True] * transform.FAILED_BUILDS_KEPT + [False] * 2
