@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
-from pipeline import warehouse
+from pipeline import dbt_cli, warehouse
 from pipeline.resources import VrrSettings
 from pipeline.settings import DBT_PROJECT_DIR
 
@@ -136,8 +136,7 @@ IN_USE = ".in-use"  # a build's folder is in use while its run holds an flock on
 def build_folder(project_dir: Path, run_id: str) -> Iterator[Path]:
     """A target folder of this build's own, held in use while the build runs; first the folders of earlier builds
     no longer in use are pruned to the newest FAILED_BUILDS_KEPT."""
-    target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
-    root = target if target.is_absolute() else project_dir / target
+    root = dbt_cli.target_folder(project_dir, dbt_cli.Command([]))  # the target folder dbt's own settings give
     prune_build_folders(root, FAILED_BUILDS_KEPT)
     folder = root / BUILD_FOLDER.format(run=run_id[:7], suffix=uuid.uuid4().hex[:7])
     folder.mkdir(parents=True)
