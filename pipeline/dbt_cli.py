@@ -19,11 +19,13 @@ the key matches (dbt's programmatic entry point takes a manifest already parsed,
 A build whose key has no saved result (the first after any change) is dbt's as it always was, and what it parsed
 is kept for the next.
 
-`vrr-dbt parse` (how `make` and the tests prepare the manifest that Dagster reads) does nothing when the manifest
-in the target folder is the one dbt wrote for the same key: the project's files, the dbt versions, the command's
-vars, target and profile, and the values of the environment variables the profile reads (they can change the
-warehouse's database name, which the manifest holds). Otherwise dbt parses as ever, and the manifest's key is
-noted beside the saved parses.
+`vrr-dbt parse` (how `make`, `dagster dev` and the tests prepare the manifest that Dagster reads) does nothing when
+the manifest in the target folder is the one dbt wrote for the same key: the project's files, the dbt versions, the
+command's vars, target and profile, and the values of the environment variables the profile reads (they can change
+the warehouse's database name, which the manifest holds). Otherwise dbt parses as ever, but into a folder of the
+parse's own, and each file it wrote then replaces the target folder's whole (the manifest last): dbt itself writes
+manifest.json in place, and every Dagster process that loads the code location meanwhile (a run starting, the
+UI) would read it half written. The manifest's key is noted beside the saved parses.
 
 Any other command, or one with an option outside the few the pipeline gives, is dbt itself. Output and exit codes
 are dbt's own in every case.
@@ -31,13 +33,19 @@ are dbt's own in every case.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 # The commands that build or test, and the options that shape nothing dbt parses (those taking values, and flags).
@@ -55,6 +63,9 @@ KEEP = 8  # saved parse results kept (the newest); each is about 1 MB
 # The environment variables a profile reads: their values are in the key of the manifest `dbt parse` writes.
 ENV_VAR = re.compile(r"""\benv_var\(\s*['"]([^'"]+)['"]""")
 MANIFEST_KEY = "manifest.key"  # beside the saved parses: the key and SHA-256 of the manifest dbt last wrote
+PARSE_FOLDER = ".parse-{suffix}"  # in the target folder: where one `vrr-dbt parse` has dbt write
+PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's own saved parse, which its next parse starts from
+IN_USE = ".in-use"  # a folder of one dbt invocation's own is in use while its process holds an flock on this file
 
 
 class Command:
@@ -196,10 +207,11 @@ def write_whole(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
-def manifest_note(project: Path, key: str, command: Command) -> dict:
-    """What is noted of the target folder's manifest: the key it was written under, its path and SHA-256."""
+def manifest_note(project: Path, key: str, command: Command, sha256: str | None = None) -> dict:
+    """What is noted of the target folder's manifest: the key it was written under, its path and SHA-256 (that of
+    the file there now, unless given)."""
     manifest = target_folder(project, command) / "manifest.json"
-    return {"key": key, "manifest": str(manifest), "sha256": _sha256(manifest)}
+    return {"key": key, "manifest": str(manifest), "sha256": sha256 or _sha256(manifest)}
 
 
 def manifest_current(project: Path, key: str, command: Command) -> bool:
@@ -211,13 +223,95 @@ def manifest_current(project: Path, key: str, command: Command) -> bool:
     return noted == manifest_note(project, key, command)
 
 
-def note_manifest(project: Path, key: str, started: float, command: Command) -> None:
-    """Note the key of the manifest dbt just wrote, if it is this invocation's and nothing changed while it ran."""
+def publish_parse(written: Path, project: Path, key: str, command: Command) -> None:
+    """Move each file dbt wrote into the target folder, each replacing the one there whole, the manifest last; then
+    note the manifest's key, unless something that shapes it changed while dbt parsed. The note holds the SHA-256 of
+    this parse's manifest, so a manifest another parse put there meanwhile is not current under this key."""
     note = parsed_folder(project) / MANIFEST_KEY
     note.unlink(missing_ok=True)
-    manifest = target_folder(project, command) / "manifest.json"
-    if written_since(manifest, started) and manifest_key(command) == (key, project):
-        write_whole(note, json.dumps(manifest_note(project, key, command)).encode())
+    target = target_folder(project, command)
+    files = [path for path in written.iterdir() if path.is_file() and path.name != IN_USE]
+    manifest = written / "manifest.json"
+    sha256 = _sha256(manifest)
+    for path in sorted(files, key=lambda path: path == manifest):
+        os.replace(path, target / path.name)
+    if sha256 is not None and manifest_key(command) == (key, project):
+        write_whole(note, json.dumps(manifest_note(project, key, command, sha256)).encode())
+
+
+def parse(argv: list[str], project: Path, key: str, command: Command) -> None:
+    """dbt's parse into a folder of this invocation's own (starting from dbt's saved parse in the target folder, as
+    dbt would), then published whole. Exits with dbt's code."""
+    from dbt.cli.main import cli
+
+    target = target_folder(project, command)
+    prune_folders(target, PARSE_FOLDER.format(suffix="*"), kept=0)  # those of parses killed before their end
+    with held_folder(target / PARSE_FOLDER.format(suffix=uuid.uuid4().hex[:12])) as written:
+        try:
+            if (target / PARTIAL_PARSE).is_file():
+                shutil.copy2(target / PARTIAL_PARSE, written / PARTIAL_PARSE)
+            own = [*argv, "--target-path", str(written)]  # dbt takes the last --target-path given
+            try:
+                cli.main(own, prog_name="dbt", obj={"manifest": None, "callbacks": [], "dbt_runner_command_args": own})
+            except SystemExit as done:
+                if done.code in (0, None):
+                    try:
+                        publish_parse(written, project, key, command)
+                    except OSError as exc:
+                        say(f"dbt's parse could not be moved into {target} ({exc}).")
+                        raise SystemExit(1) from exc
+                raise
+        finally:
+            shutil.rmtree(written, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- folders of one invocation's own
+
+
+@contextlib.contextmanager
+def held_folder(folder: Path) -> Iterator[Path]:
+    """Create folder and hold it in use until the block ends, or the process does however it ends (the hold is an
+    flock, which the operating system releases): prune_folders never removes it meanwhile. The folder is made under
+    another name and held before it takes its own, so a prune never finds it not yet held."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    making = Path(tempfile.mkdtemp(prefix=".making-", dir=folder.parent))
+    fd = os.open(making / IN_USE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        making.rename(folder)
+        yield folder
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def in_use(folder: Path) -> bool:
+    """Whether a live process holds the folder: its flock cannot be taken."""
+    try:
+        fd = os.open(folder / IN_USE, os.O_RDWR)
+    except FileNotFoundError:
+        return False  # a folder from before folders were held
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def prune_folders(root: Path, pattern: str, kept: int) -> None:
+    """Remove the folders under root matching the glob pattern but the newest `kept`, never one a live process
+    holds. Other processes may be pruning, creating or removing such folders at the same time."""
+    finished = {}
+    for path in root.glob(pattern):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            if path.is_dir() and not in_use(path):
+                finished[path] = path.stat().st_mtime
+    for old in sorted(finished, key=finished.get, reverse=True)[kept:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- saved parses of builds
 
 
 def saved_path(project: Path, key: str) -> Path:
@@ -262,6 +356,8 @@ def main(argv: list[str] | None = None) -> None:
         if manifest_current(project, key, command):
             say("the manifest is current: nothing that shapes it has changed since dbt wrote it.")
             return
+        parse(argv, project, key, command)
+        return
     from dbt.cli.main import cli
 
     found = parse_key(command)
@@ -281,13 +377,6 @@ def main(argv: list[str] | None = None) -> None:
     obj = {"manifest": manifest, "callbacks": [], "dbt_runner_command_args": argv}
     try:
         cli.main(argv, prog_name="dbt", obj=obj)  # exits with dbt's own code
-    except SystemExit as done:
-        if parsing is not None and done.code in (0, None):
-            try:
-                note_manifest(project, key, started, command)
-            except OSError as exc:  # not noted: the next `parse` parses again
-                say(f"the manifest's key could not be noted ({exc}).")
-        raise
     finally:
         if found is not None and manifest is None:
             try:

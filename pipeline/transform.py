@@ -1,11 +1,10 @@
 """dbt models as Dagster assets; dbt tests as asset checks."""
 
 import contextlib
-import fcntl
 import json
-import os
 import re
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -13,18 +12,47 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    DbtProjectPreparer,
+    dbt_assets,
+)
 
 from pipeline import dbt_cli, warehouse
-from pipeline.resources import VrrSettings
+from pipeline.resources import VrrSettings, dbt_executable
 from pipeline.settings import DBT_PROJECT_DIR
 
 
 @cache
 def dbt_project() -> DbtProject:
     project = DbtProject(project_dir=DBT_PROJECT_DIR)
-    project.prepare_if_dev()  # only under `dagster dev`; make and the tests run `dbt parse` explicitly
+    ManifestPreparer().prepare_if_dev(project)  # only under `dagster dev`; make and the tests run `vrr-dbt parse`
     return project
+
+
+class ManifestPreparer(DbtProjectPreparer):
+    """The manifest under `dagster dev`, where every process that loads the code location prepares it (the UI's code
+    server, and each run it launches): `vrr-dbt parse`, which parses nothing when the manifest is current and else
+    replaces it whole. dagster-dbt's own preparer runs plain dbt, which parses every time and writes manifest.json
+    in place, so that another process loading the code location meanwhile read it half written and failed."""
+
+    def prepare_if_dev(self, project: DbtProject) -> None:
+        if self.using_dagster_dev():
+            self.prepare(project)
+
+    def prepare(self, project: DbtProject) -> None:
+        done = subprocess.run(
+            [dbt_executable(), "parse", "--quiet"],
+            cwd=project.project_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"dbt could not parse the project {project.project_dir}:\n{done.stdout}{done.stderr}")
 
 
 class VrrTranslator(DagsterDbtTranslator):
@@ -129,7 +157,6 @@ def vrr_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, vrr: 
 # those are kept, older ones are removed by the next build.
 FAILED_BUILDS_KEPT = 10
 BUILD_FOLDER = "vrr_dbt_models-{run}-{suffix}"  # as dagster-dbt names an invocation's folder: op, run, a random suffix
-IN_USE = ".in-use"  # a build's folder is in use while its run holds an flock on this file in it
 
 
 @contextlib.contextmanager
@@ -138,38 +165,11 @@ def build_folder(project_dir: Path, run_id: str) -> Iterator[Path]:
     no longer in use are pruned to the newest FAILED_BUILDS_KEPT."""
     root = dbt_cli.target_folder(project_dir, dbt_cli.Command([]))  # the target folder dbt's own settings give
     prune_build_folders(root, FAILED_BUILDS_KEPT)
-    folder = root / BUILD_FOLDER.format(run=run_id[:7], suffix=uuid.uuid4().hex[:7])
-    folder.mkdir(parents=True)
-    fd = os.open(folder / IN_USE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with dbt_cli.held_folder(root / BUILD_FOLDER.format(run=run_id[:7], suffix=uuid.uuid4().hex[:7])) as folder:
         yield folder
-    finally:
-        os.close(fd)  # closing releases the flock; so does the end of the process, however it ends
-
-
-def in_use(folder: Path) -> bool:
-    """Whether a live run holds the folder: its flock cannot be taken."""
-    try:
-        fd = os.open(folder / IN_USE, os.O_RDWR)
-    except FileNotFoundError:
-        return False  # a folder from before folders were held, or one a build is only now creating (the newest)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def prune_build_folders(root: Path, kept: int) -> None:
     """Remove the folders of earlier builds (those of failed builds and killed runs) but the newest `kept`, never
     one a live run holds. Other runs, on this warehouse or another, share the target folder."""
-    finished = {}
-    for path in root.glob(BUILD_FOLDER.format(run="*", suffix="*")):
-        with contextlib.suppress(FileNotFoundError):  # another build may be pruning at the same time
-            if path.is_dir() and not in_use(path):
-                finished[path] = path.stat().st_mtime
-    for old in sorted(finished, key=finished.get, reverse=True)[kept:]:
-        shutil.rmtree(old, ignore_errors=True)
+    dbt_cli.prune_folders(root, BUILD_FOLDER.format(run="*", suffix="*"), kept)

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline import transform
+from pipeline import dbt_cli, transform
 
 
 def make_folder(root: Path, name: str, age_seconds: float, held_file: bool = True) -> Path:
@@ -18,7 +18,7 @@ def make_folder(root: Path, name: str, age_seconds: float, held_file: bool = Tru
     (folder / "run").mkdir(parents=True)
     (folder / "dbt.log").write_text("log\n")
     if held_file:
-        (folder / transform.IN_USE).touch()
+        (folder / dbt_cli.IN_USE).touch()
     stamp = time.time() - age_seconds
     os.utime(folder, (stamp, stamp))
     return folder
@@ -33,10 +33,10 @@ def test_only_the_newest_finished_folders_stay_and_none_in_use_is_removed(tmp_pa
     for other in others:
         other.mkdir()
         os.utime(other, (0, 0))
-    fd = os.open(live / transform.IN_USE, os.O_RDWR)
+    fd = os.open(live / dbt_cli.IN_USE, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        assert transform.in_use(live) and not transform.in_use(finished[0]) and not transform.in_use(legacy)
+        assert dbt_cli.in_use(live) and not dbt_cli.in_use(finished[0]) and not dbt_cli.in_use(legacy)
         transform.prune_build_folders(root, kept=10)
         assert live.exists()
     finally:
@@ -55,18 +55,18 @@ def test_a_killed_run_releases_its_folder(tmp_path):
             "-c",
             "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX); "
             "print('held', flush=True); time.sleep(600)",
-            str(folder / transform.IN_USE),
+            str(folder / dbt_cli.IN_USE),
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert transform.in_use(folder)
+        assert dbt_cli.in_use(folder)
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    assert not transform.in_use(folder)
+    assert not dbt_cli.in_use(folder)
 
 
 def test_a_build_holds_its_own_folder_and_prunes_the_others_first(tmp_path, monkeypatch):
@@ -75,6 +75,6 @@ def test_a_build_holds_its_own_folder_and_prunes_the_others_first(tmp_path, monk
     monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
     with transform.build_folder(tmp_path, "0123456789abcdef") as folder:
         assert folder.parent == root and folder.name.startswith("vrr_dbt_models-0123456-")
-        assert transform.in_use(folder)
+        assert dbt_cli.in_use(folder)
         assert [path.exists() for path in old] == [True] * transform.FAILED_BUILDS_KEPT + [False] * 2
-    assert folder.exists() and not transform.in_use(folder)  # a failed build's folder stays, for its log
+    assert folder.exists() and not dbt_cli.in_use(folder)  # a failed build's folder stays, for its log

@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import duckdb
@@ -188,8 +189,11 @@ def test_a_manifest_changed_since_dbt_wrote_it_is_not_current(project, tmp_path)
     command = dbt_cli.Command(["parse"])
     manifest = project / "target" / "manifest.json"
     manifest.parent.mkdir()
-    manifest.write_text('{"nodes": {}}')
-    dbt_cli.note_manifest(folder, key, 0.0, command)
+    written = tmp_path / "written"
+    written.mkdir()
+    (written / "manifest.json").write_text('{"nodes": {}}')
+    dbt_cli.publish_parse(written, folder, key, command)
+    assert manifest.read_text() == '{"nodes": {}}' and not (written / "manifest.json").exists()
     assert dbt_cli.manifest_current(folder, key, command)
     assert not dbt_cli.manifest_current(folder, "another key", command)
     manifest.write_text('{"nodes": {"x": {}}}')  # e.g. a plain `dbt build` in the folder wrote its own
@@ -216,3 +220,58 @@ def test_parse_leaves_a_current_manifest_alone_and_parses_after_a_change(project
     assert "is current" not in run(project, ["parse", "--quiet"])
     assert "zz_probe" in models()
     assert "the manifest is current" in run(project, ["parse", "--quiet"])
+    assert not [path.name for path in (project / "target").iterdir() if path.name.startswith((".parse-", ".making-"))]
+
+
+def test_a_parse_never_shows_a_half_written_manifest(project, tmp_path, monkeypatch):
+    """dbt writes manifest.json in place; every process loading the code location reads it (a run starting while
+    `dagster dev` or `make run` parses): each parse's files replace the target folder's whole, the manifest last."""
+    manifest = project / "target" / "manifest.json"
+
+    def parse_for(name: str) -> None:  # another warehouse file: another database name in the manifest, parsed anew
+        monkeypatch.setenv("VRR_WAREHOUSE_PATH", str(tmp_path / f"{name}.duckdb"))
+        assert "is current" not in run(project, ["parse", "--quiet"])
+
+    parse_for("first")
+    seen, torn = set(), []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            text = manifest.read_text(encoding="utf-8")
+            try:
+                nodes = json.loads(text)["nodes"].values()
+            except ValueError:
+                torn.append(len(text))
+            else:
+                seen.update(node["database"] for node in nodes if node["resource_type"] == "model")
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        parse_for("second")
+        parse_for("first")
+    finally:
+        done.set()
+        reader.join()
+    assert torn == []
+    assert seen == {"first", "second"}  # the reader read the manifest of each parse
+
+
+def test_dagster_dev_prepares_the_manifest_with_vrr_dbt(project, monkeypatch):
+    """Under `dagster dev` each process loading the code location prepares the manifest: through `vrr-dbt parse`
+    (whole files, nothing parsed when current), not dagster-dbt's plain dbt."""
+    from dagster_dbt import DbtProject
+
+    from pipeline.transform import ManifestPreparer
+
+    monkeypatch.delenv("VRR_WAREHOUSE_PATH", raising=False)
+    manifest = project / "target" / "manifest.json"
+    monkeypatch.delenv("DAGSTER_IS_DEV_CLI", raising=False)
+    ManifestPreparer().prepare_if_dev(DbtProject(project_dir=project))
+    assert not manifest.exists()  # outside `dagster dev`, make and the tests prepare it
+    monkeypatch.setenv("DAGSTER_IS_DEV_CLI", "1")
+    ManifestPreparer().prepare_if_dev(DbtProject(project_dir=project))
+    command = dbt_cli.Command(["parse", "--quiet"])
+    key, folder = dbt_cli.manifest_key(command)
+    assert folder == project and dbt_cli.manifest_current(project, key, command)
