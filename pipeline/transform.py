@@ -45,7 +45,7 @@ class ManifestPreparer(DbtProjectPreparer):
 
     def prepare(self, project: DbtProject) -> None:
         done = subprocess.run(
-            [dbt_executable(), "parse", "--quiet"],
+            [dbt_executable(), "parse", "--quiet", "--project-dir", str(project.project_dir)],
             cwd=project.project_dir,
             capture_output=True,
             text=True,
