@@ -242,17 +242,14 @@ def publish_parse(written: Path, project: Path, key: str, command: Command) -> N
 def parse(argv: list[str], project: Path, key: str, command: Command) -> None:
     """dbt's parse into a folder of this invocation's own (starting from dbt's saved parse in the target folder, as
     dbt would), then published whole. Exits with dbt's code."""
-    from dbt.cli.main import cli
-
     target = target_folder(project, command)
     prune_folders(target, PARSE_FOLDER.format(suffix="*"), kept=0)  # those of parses killed before their end
     with held_folder(target / PARSE_FOLDER.format(suffix=uuid.uuid4().hex[:12])) as written:
         try:
             if (target / PARTIAL_PARSE).is_file():
                 shutil.copy2(target / PARTIAL_PARSE, written / PARTIAL_PARSE)
-            own = [*argv, "--target-path", str(written)]  # dbt takes the last --target-path given
             try:
-                cli.main(own, prog_name="dbt", obj={"manifest": None, "callbacks": [], "dbt_runner_command_args": own})
+                run_dbt([*argv, "--target-path", str(written)])  # dbt takes the last --target-path given
             except SystemExit as done:
                 if done.code in (0, None):
                     try:
@@ -347,6 +344,13 @@ def say(message: str) -> None:
     print(f"vrr-dbt: {message}", file=sys.stderr, flush=True)
 
 
+def run_dbt(argv: list[str], manifest=None) -> None:
+    """dbt's own command line on argv, from the manifest given (then dbt parses nothing); exits with dbt's code."""
+    from dbt.cli.main import cli
+
+    cli.main(argv, prog_name="dbt", obj={"manifest": manifest, "callbacks": [], "dbt_runner_command_args": argv})
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = Command(argv)
@@ -358,8 +362,6 @@ def main(argv: list[str] | None = None) -> None:
             return
         parse(argv, project, key, command)
         return
-    from dbt.cli.main import cli
-
     found = parse_key(command)
     manifest = None
     if found is not None:
@@ -374,9 +376,8 @@ def main(argv: list[str] | None = None) -> None:
                 path.touch()  # the newest in use
                 say("nothing the parse depends on has changed; dbt builds from the saved parse.")
     started = time.time()
-    obj = {"manifest": manifest, "callbacks": [], "dbt_runner_command_args": argv}
     try:
-        cli.main(argv, prog_name="dbt", obj=obj)  # exits with dbt's own code
+        run_dbt(argv, manifest)
     finally:
         if found is not None and manifest is None:
             try:

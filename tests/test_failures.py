@@ -131,8 +131,9 @@ def test_an_unexpected_error_goes_to_the_log_with_its_traceback(tmp_path, publis
     before = snapshot(run)
     status, lines = run_runner(run)
     assert status == 1
-    assert len(last_lines(lines, 3)) == 3, "\n".join(lines)
-    where, step, unchanged = last_lines(lines, 3)
+    found = last_lines(lines, 3)
+    assert len(found) == 3, "\n".join(lines)
+    where, step, unchanged = found
     prefix = "vrr: an unexpected error: its full traceback is in the run's log, "
     assert where.startswith(prefix)
     log = where.removeprefix(prefix)
