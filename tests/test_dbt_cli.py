@@ -250,11 +250,12 @@ def test_a_parse_never_shows_a_half_written_manifest(project, tmp_path, monkeypa
     reader.start()
     try:
         parse_for("second")
+        parse_for("first")
     finally:
         done.set()
         reader.join()
     assert torn == []
-    assert seen == {"first", "second"}  # the reader read the manifest before the parse and the parse's own
+    assert seen == {"first", "second"}  # the reader read the manifest of each parse
 
 
 def test_dagster_dev_prepares_the_manifest_with_vrr_dbt(project, monkeypatch):
