@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -47,15 +48,57 @@ def group_of(item: pytest.Item) -> str:
     return "sample_run" if "sample_run" in item.fixturenames else item.nodeid.split("::", 1)[0]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own, which reads --basetemp
 def pytest_configure(config):
-    if not hasattr(config, "workerinput") and config.pluginmanager.hasplugin("xdist"):
+    if hasattr(config, "workerinput"):
+        return  # a worker: its share of the session's folder comes from the main process
+    if config.pluginmanager.hasplugin("xdist"):
         folder = Path(tempfile.mkdtemp(prefix="vrr-test-groups-"))
         config.stash[GROUPS_FILE] = folder / "groups.json"
+    root = session_root()
+    if root is not None and config.option.basetemp is None:
+        from pipeline.dbt_cli import held_folder, prune_folders
+
+        prune_folders(root, SESSION_FOLDER.format(suffix="*"), kept=0)  # those of sessions killed before their end
+        held = contextlib.ExitStack()
+        folder = held.enter_context(held_folder(root / SESSION_FOLDER.format(suffix=uuid.uuid4().hex[:12])))
+        held.callback(shutil.rmtree, folder, ignore_errors=True)
+        config.stash[SESSION_FILES] = held
+        config.option.basetemp = str(folder / "tests")
 
 
 def pytest_unconfigure(config):
     if GROUPS_FILE in config.stash:
         shutil.rmtree(config.stash[GROUPS_FILE].parent, ignore_errors=True)
+    if SESSION_FILES in config.stash:
+        config.stash[SESSION_FILES].close()
+
+
+# --------------------------------------------------------------------------- where the tests' files go
+# Every test's files (landing folders, warehouses, exports, Dagster's run storage) go under one folder of the
+# session's own, removed at its end: by default on /dev/shm, the machine's memory-backed file system, where it has
+# room. A whole-job run commits about a thousand times to Dagster's SQLite run storage and hundreds of times to
+# DuckDB, and on a disk each commit waits for the disk (a third of a small run's time on the machine of
+# docs/scaling.md); in memory it does not, and nothing else changes: the same files, renames, locks and processes.
+# VRR_TEST_TMP names another folder for it; set and empty, pytest's own temporary folder (or --basetemp) is used.
+SESSION_FILES = pytest.StashKey[contextlib.ExitStack]()
+SESSION_FOLDER = "vrr-tests-{suffix}"
+MEMORY_FS = Path("/dev/shm")
+MEMORY_FS_ROOM = 4 * 2**30  # bytes free on it, else the disk: the suite writes under 1 GB
+
+
+def session_root() -> Path | None:
+    """Where the session's folder goes: VRR_TEST_TMP when set, else /dev/shm when there with room; None for
+    pytest's own temporary folder."""
+    chosen = os.environ.get("VRR_TEST_TMP")
+    if chosen is not None:
+        return Path(chosen).resolve() if chosen else None
+    try:
+        if os.access(MEMORY_FS, os.W_OK) and shutil.disk_usage(MEMORY_FS).free >= MEMORY_FS_ROOM:
+            return MEMORY_FS
+    except OSError:
+        pass
+    return None
 
 
 @pytest.hookimpl(optionalhook=True)
