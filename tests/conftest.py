@@ -56,7 +56,7 @@ def pytest_configure(config):
         folder = Path(tempfile.mkdtemp(prefix="vrr-test-groups-"))
         config.stash[GROUPS_FILE] = folder / "groups.json"
     root = session_root()
-    if root is not None and config.option.basetemp is None:
+    if root is not None and getattr(config.option, "basetemp", None) is None:
         from pipeline.dbt_cli import held_folder, prune_folders
 
         prune_folders(root, SESSION_FOLDER.format(suffix="*"), kept=0)  # those of sessions killed before their end
