@@ -77,9 +77,9 @@ def pytest_unconfigure(config):
 # --------------------------------------------------------------------------- where the tests' files go
 # Every test's files (landing folders, warehouses, exports, Dagster's run storage) go under one folder of the
 # session's own, removed at its end: by default on /dev/shm, the machine's memory-backed file system, where it has
-# room. A whole-job run commits about a thousand times to Dagster's SQLite run storage and hundreds of times to
-# DuckDB, and on a disk each commit waits for the disk (a third of a small run's time on the machine of
-# docs/scaling.md); in memory it does not, and nothing else changes: the same files, renames, locks and processes.
+# room. A whole-job run commits about a thousand times to Dagster's SQLite run storage, and on a disk each commit
+# waits for the disk (3 s of a 15 s run of two decisions on the machine of docs/scaling.md); in memory it does not,
+# and nothing else changes: the same files, renames, locks and processes.
 # VRR_TEST_TMP names another folder for it; set and empty, pytest's own temporary folder (or --basetemp) is used.
 SESSION_FILES = pytest.StashKey[contextlib.ExitStack]()
 SESSION_FOLDER = "vrr-tests-{suffix}"
