@@ -5,9 +5,12 @@ with one rename, so a reader sees the old copy or the new one, never a mix."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -30,6 +33,13 @@ def staging_path(published_path: Path, run_id: str) -> Path:
     """Where a run writes the copy before the swap: hidden, beside it, named like a warehouse build so that the
     clean-up of runs that died removes it (`warehouse.remove_stale`)."""
     return published_path.with_name(f".{published_path.name}.build-{run_id}")
+
+
+def remove_staged(published_path: Path, run_id: str) -> None:
+    """Remove this run's staged copy and its write-ahead log, if there."""
+    staged = staging_path(published_path, run_id)
+    for path in (staged, staged.with_name(staged.name + ".wal")):
+        path.unlink(missing_ok=True)
 
 
 def _literal(text: str) -> str:
@@ -72,17 +82,11 @@ def write_copy(
     up to date" or "written whole ...").
     """
     staged = staging_path(published_path, run_id)
-    staged_files = (staged, staged.with_name(staged.name + ".wal"))
-    marker = marker_path(published_path)
-    for path in staged_files:
-        path.unlink(missing_ok=True)
+    update = updatable(published_path, built_on)
+    # a staged copy this run's disclosure step left (copied_ahead) is used when the copy is written whole
+    if update or not staged.exists():
+        remove_staged(published_path, run_id)
     published_path.parent.mkdir(parents=True, exist_ok=True)
-    update = (
-        built_on is not None
-        and published_path.exists()
-        # made from that warehouse by this code, and not changed since (its own size and modification time)
-        and warehouse.note_says(marker, built_on, code_fingerprint(), warehouse.warehouse_identity(published_path))
-    )
     rows, how = None, "written whole"
     if update:
         shutil.copyfile(published_path, staged)
@@ -90,19 +94,119 @@ def write_copy(
         how = "brought up to date"
         if rows is None:  # the mart's columns changed, or too much of the file would be free space: written whole
             how = "written whole (brought up to date, more than VRR_COMPACT_FREE_SHARE of it would be free space)"
-            for path in staged_files:
-                path.unlink(missing_ok=True)
+            remove_staged(published_path, run_id)
+    elif staged.exists():
+        rows = _attached(warehouse_path, staged, duckdb_settings, lambda con: _finish_ahead(con, about))
+        if rows is None:
+            remove_staged(published_path, run_id)
+        else:
+            how = f"written whole ({BY_DECISION} while disclosure control ran)"
     if rows is None:
         rows = _attached(warehouse_path, staged, duckdb_settings, lambda con: _copy(con, about), new=True)
     os.chmod(staged, 0o600)
     os.replace(staged, published_path)
     warehouse.write_note(
-        marker,
+        marker_path(published_path),
         warehouse.warehouse_identity(warehouse_path),
         code_fingerprint(),
         warehouse.warehouse_identity(published_path),
     )
     return rows, how
+
+
+def updatable(published_path: Path, built_on: str | None) -> bool:
+    """True when the published copy is to be brought up to date rather than written whole: the warehouse was built
+    incrementally on `built_on` (see built_on), from which this code made the published copy, not changed since (its
+    own size and modification time)."""
+    return (
+        built_on is not None
+        and published_path.exists()
+        and warehouse.note_says(
+            marker_path(published_path), built_on, code_fingerprint(), warehouse.warehouse_identity(published_path)
+        )
+    )
+
+
+def built_on(con: duckdb.DuckDBPyConnection, replaced: str | None) -> str | None:
+    """`replaced`, the identity of the published warehouse that a run replaces, when the build (or warehouse) open
+    in `con` was built incrementally on it (raw.build_origin); else None: built from scratch, or on another file."""
+    origin = con.execute("select max(warehouse_identity) from raw.build_origin").fetchone()[0]
+    return replaced if origin is not None and origin == replaced else None
+
+
+@contextlib.contextmanager
+def copied_ahead(
+    con: duckdb.DuckDBPyConnection, published_path: Path, run_id: str, duckdb_settings: dict | None = None
+) -> Iterator[None]:
+    """While the body runs, write the copy's one large table, fct_vrr_decisions, from the build open in `con` into
+    this run's staged copy (a new file in the analysts' storage format), on a second connection to the same
+    database in a thread of its own. write_copy, after the publish, then writes only the small tables into it.
+
+    Why: the disclosure step is Python on one core, and writing the large table is DuckDB's work: at 10 million
+    decisions each takes several seconds, one after the other. Disclosure control neither reads nor changes the
+    table, and the warehouse published is this build, so the rows are those a whole copy made after the publish
+    would hold (tested). Only for a copy written whole: one brought up to date starts from the published copy.
+
+    If the body fails, the write is interrupted and the staged copy removed; if the write fails, the error is
+    raised here, after the body. A killed run's staged copy is removed by the next run (`warehouse.remove_stale`),
+    a failed run's at its end (`resources.VrrSettings`)."""
+    remove_staged(published_path, run_id)
+    published_path.parent.mkdir(parents=True, exist_ok=True)
+    staged = staging_path(published_path, run_id)
+    writer = con.cursor()
+    for name, value in (duckdb_settings or {}).items():
+        writer.execute(f"set {name} = ?", [value])
+    source = warehouse.quoted(writer.execute("select current_database()").fetchone()[0])
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            writer.execute(f"create schema {ALIAS}.marts")
+            writer.execute(f"create table {ALIAS}.{BY_DECISION} as select * from {source}.{BY_DECISION}")
+        except BaseException as error:  # raised in the caller's thread
+            failed.append(error)
+
+    writer.execute(f"attach {_literal(str(staged))} as {ALIAS} (storage_version '{STORAGE_VERSION}')")
+    thread = threading.Thread(target=write, name="analysts-copy-ahead", daemon=True)
+    thread.start()
+    try:
+        try:
+            yield
+        except BaseException:
+            writer.interrupt()
+            raise
+        finally:
+            thread.join()
+        if failed:
+            raise failed[0]
+        # Only now, with the body's statements done: DuckDB refuses to checkpoint one database while another
+        # connection's transaction that has looked at its catalogue (duckdb_tables(), say) is open.
+        writer.execute(f"checkpoint {ALIAS}")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            writer.execute(f"detach {ALIAS}")
+        writer.close()
+        remove_staged(published_path, run_id)
+        raise
+    writer.execute(f"detach {ALIAS}")
+    writer.close()
+
+
+def _finish_ahead(con: duckdb.DuckDBPyConnection, about: list[tuple[str, str]]) -> dict[str, int] | None:
+    """Write the rest of a copy whose large table copied_ahead wrote; None when the staged file holds anything else,
+    or that table differs from the warehouse's in its columns or rows (the copy is then written whole afresh)."""
+    schema, table = BY_DECISION.split(".")
+    views = con.execute(
+        "select count(*) from duckdb_views() where database_name = ? and not internal", [ALIAS]
+    ).fetchone()[0]
+    if views or [(s, t) for s, t, _ in _tables(con, ALIAS)] != [(schema, table)]:
+        return None
+    if [c[:2] for c in _columns(con, ALIAS, schema, table)] != [c[:2] for c in _columns(con, SOURCE, schema, table)]:
+        return None  # (names and types: the comments are written with the rest)
+    count = f"select count(*) from {{}}.{BY_DECISION}"
+    if con.execute(count.format(ALIAS)).fetchone() != con.execute(count.format(SOURCE)).fetchone():
+        return None
+    return _copy(con, about, keep=(BY_DECISION,))
 
 
 def _attached(warehouse_path: Path, staged: Path, duckdb_settings: dict | None, work, new: bool = False):

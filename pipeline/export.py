@@ -1,6 +1,7 @@
 """Publishing: disclosure control over the checked build, the swap that publishes it as the warehouse, and each
 complete quarter's review pack (workbook, CSV files, HTML page, manifest), every pack folder swapped in whole."""
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -149,7 +150,8 @@ def write_disclosure_log(con, rows: list[dict]) -> None:
     description="Statistical disclosure control over every figure the review packs publish, for every complete "
     "quarter at once (primary, secondary across tables and quarters, dependent rates and medians), keeping to the "
     "last issue (audit.disclosure_counts): what it withheld stays withheld while its value stands. Every decision "
-    "is written to marts.disclosure_log in this run's build, before the warehouse is published.",
+    "is written to marts.disclosure_log in this run's build, before the warehouse is published. Meanwhile, when "
+    "the analysts' copy is to be written whole, its large table (fct_vrr_decisions) is written from the build.",
 )
 def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> dg.MaterializeResult:
     settings = vrr.resolve()
@@ -158,11 +160,17 @@ def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> d
     build = warehouse.build_path(settings.warehouse_path, context.run_id)
     if not build.exists():
         raise dg.Failure("There is no warehouse build for this run: materialise the whole job in one run.")
+    replaced = warehouse.warehouse_identity(settings.warehouse_path) if settings.warehouse_path.exists() else None
     with duckdb.connect(str(build)) as con:
-        control = disclosure_of(con, settings.disclosure_threshold)
-        rows = control.log_rows()
-        write_disclosure_log(con, rows)
-        write_disclosure_counts(con, control, context.run_id)
+        # an analysts' copy to be written whole: its large table is written meanwhile, on the other core
+        ahead = contextlib.nullcontext()
+        if not analysts.updatable(settings.analysts_path, analysts.built_on(con, replaced)):
+            ahead = analysts.copied_ahead(con, settings.analysts_path, context.run_id, settings.duckdb_settings())
+        with ahead:
+            control = disclosure_of(con, settings.disclosure_threshold)
+            rows = control.log_rows()
+            write_disclosure_log(con, rows)
+            write_disclosure_counts(con, control, context.run_id)
     by_rule = {rule: sum(1 for r in rows if r["rule"] == rule) for rule in sorted({r["rule"] for r in rows})}
     return dg.MaterializeResult(
         metadata={
@@ -189,7 +197,8 @@ def disclosure_control(context: dg.AssetExecutionContext, vrr: VrrSettings) -> d
     "failed or killed run leaves the previous warehouse untouched. Then the analysts' copy at VRR_PUBLISHED_PATH "
     "(marts, reference tables and marts.about, in a storage format DuckDB 1.2 and later read), swapped in the same "
     "way: after an incremental build, brought up to date from the copy of the warehouse it built on (only the "
-    "rebuilt decisions of fct_vrr_decisions rewritten). Its metadata, read back from the published file after the "
+    "rebuilt decisions of fct_vrr_decisions rewritten); else written whole, fct_vrr_decisions already written "
+    "by the disclosure step. Its metadata, read back from the published file after the "
     "swap, lists every mart in schema marts with its row count, and each mart's columns with their types and "
     "comments.",
 )
@@ -209,15 +218,15 @@ def published_warehouse(context: dg.AssetExecutionContext, vrr: VrrSettings) -> 
         as_at = as_at_date(con)
         marts = marts_metadata(con)
         about = analysts.about_rows(con, context.run_id, settings.disclosure_threshold)
-        origin = con.execute("select max(warehouse_identity) from raw.build_origin").fetchone()[0]
+        # an incremental build of the warehouse just replaced: the copy made from that one is brought up to date
+        built_on = analysts.built_on(con, replaced)
     copied, how = analysts.write_copy(
         settings.warehouse_path,
         settings.analysts_path,
         context.run_id,
         about,
         settings.duckdb_settings(),
-        # an incremental build of the warehouse just replaced: the copy made from that one is brought up to date
-        built_on=replaced if origin is not None and origin == replaced else None,
+        built_on=built_on,
         compact_free_share=settings.compact_free_share,
     )
     context.log.info(f"The analysts' copy at {settings.analysts_path}: {how}.")

@@ -12,7 +12,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging import version
 
-from pipeline import lock
+from pipeline import analysts, lock
 from pipeline.settings import DBT_PROJECT_DIR, Settings, resolve_settings
 from pipeline.warehouse import discard_build, private_umask, remove_stale
 
@@ -52,8 +52,10 @@ class VrrSettings(dg.ConfigurableResource):
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if lock.run_process_id() == os.getpid():  # this process is the run's own: the run ends here
-            warehouse_path = self.resolve().warehouse_path
+            settings = self.resolve()
+            warehouse_path = settings.warehouse_path
             discard_build(warehouse_path, context.run_id)  # nothing left of a failed run
+            analysts.remove_staged(settings.analysts_path, context.run_id)
             lock.release(warehouse_path, context.run_id)
 
     def resolve(self) -> Settings:

@@ -113,7 +113,8 @@ def published_read_only(warehouse_path: Path):
         con.close()
 
 
-def _quoted(name: str) -> str:
+def quoted(name: str) -> str:
+    """A name as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -155,7 +156,7 @@ def catalog(con, database: str) -> dict[str, list]:
         (
             schema,
             table,
-            con.execute(f"select count(*) from {_quoted(database)}.{_quoted(schema)}.{_quoted(table)}").fetchone()[0],
+            con.execute(f"select count(*) from {quoted(database)}.{quoted(schema)}.{quoted(table)}").fetchone()[0],
         )
         for schema, table, _ in [*found["tables"], *found["views"]]
     ]
@@ -200,13 +201,13 @@ def publish(
         done["compacted"] = share > compact_free_share
         if done["compacted"]:
             alias = f"{database}__compacted"
-            con.execute(f"attach ? as {_quoted(alias)}", [str(compact)])
+            con.execute(f"attach ? as {quoted(alias)}", [str(compact)])
             try:
-                con.execute(f"copy from database {_quoted(database)} to {_quoted(alias)}")
-                con.execute(f"checkpoint {_quoted(alias)}")
+                con.execute(f"copy from database {quoted(database)} to {quoted(alias)}")
+                con.execute(f"checkpoint {quoted(alias)}")
                 original, copied = catalog(con, database), catalog(con, alias)
             finally:
-                con.execute(f"detach {_quoted(alias)}")
+                con.execute(f"detach {quoted(alias)}")
             differ = sorted(part for part in original if original[part] != copied[part])
             if differ:
                 raise RuntimeError(

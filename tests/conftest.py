@@ -188,6 +188,21 @@ class PipelineRun:
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
 
+def copy_contents(path: Path) -> dict:
+    """What an analysts' copy holds: its catalogue (schemas, tables, columns, views, their comments, row counts)
+    and every table's rows, sorted."""
+    import duckdb
+
+    from pipeline import warehouse
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        database = con.execute("select current_database()").fetchone()[0]
+        found = warehouse.catalog(con, database)
+        for schema, table, _ in found["tables"]:
+            found[f"{schema}.{table}"] = con.execute(f'select * from {schema}."{table}" order by all').fetchall()
+    return found
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory):
     """The whole job once on the synthetic sample, shared by every test that only reads what it built."""

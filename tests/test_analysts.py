@@ -1,16 +1,21 @@
 """The analysts' copy of the warehouse: an older DuckDB opens it and reads every mart, the marts are listed by a
-newcomer's first command, comments survive, and marts.about says what the file is."""
+newcomer's first command, comments survive, and marts.about says what the file is. Its large table, written while
+disclosure control runs, gives the same copy as one written whole after the publish, and a failure leaves nothing."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, PipelineRun, copy_contents
+from tests.headless import leftovers
 
 CLIENT = Path(sys.executable).parent / "duckdb"  # the duckdb-cli package: DuckDB's own shell, an older release
 MARTS = (
@@ -143,3 +148,80 @@ def test_make_sql_opens_the_copy_read_only(sample_run, copy):
         timeout=120,
     )
     assert done.returncode != 0 and "read-only" in (done.stdout + done.stderr).lower()
+
+
+AHEAD = "written whole (marts.fct_vrr_decisions while disclosure control ran)"
+
+
+def test_a_full_run_writes_the_large_table_while_disclosure_control_runs(sample_run):
+    import dagster as dg
+
+    with sample_run.instance() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("published_warehouse"))
+    assert event.asset_materialization.metadata["analysts_copy_made"].value == AHEAD
+
+
+def test_the_large_table_written_ahead_gives_the_copy_a_whole_copy_gives(sample_run, tmp_path):
+    """copied_ahead on the build's connection while the body works on the same database, then write_copy: the same
+    catalogue, comments and rows as a copy written whole, and the older client reads it. A body that fails, a write
+    that fails, and a staged file holding anything else leave nothing of it, or a copy written whole afresh."""
+    from pipeline import analysts
+
+    build = tmp_path / "build.duckdb"
+    shutil.copyfile(sample_run.warehouse, build)
+    about = [("item", "value")]
+    whole = tmp_path / "whole.duckdb"
+    assert analysts.write_copy(build, whole, "r0", about)[1] == "written whole"
+    expected = copy_contents(whole)
+    decisions = sample_run.query("select count(*) as n from marts.fct_vrr_decisions")[0]["n"]
+    assert ("marts", "fct_vrr_decisions", decisions) in expected["rows"] and decisions > 1000
+
+    ahead = tmp_path / "ahead.duckdb"
+    with duckdb.connect(str(build)) as con, analysts.copied_ahead(con, ahead, "r1"):
+        # the body's own work on the same database meanwhile, as disclosure control's, in a transaction that writes
+        # and looks at the catalogue, open until the write is done (DuckDB will not checkpoint the copy then)
+        con.execute("begin")
+        con.execute("create table marts.written_meanwhile as select * from marts.vrr_uptake")
+        assert con.execute("select count(*) from duckdb_tables()").fetchone()[0] > 10
+        while any(thread.name == "analysts-copy-ahead" for thread in threading.enumerate()):
+            time.sleep(0.01)
+        con.execute("rollback")
+    staged = analysts.staging_path(ahead, "r1")
+    assert staged.exists() and not ahead.exists()
+    rows, how = analysts.write_copy(build, ahead, "r1", about)
+    assert how == AHEAD and rows["marts.fct_vrr_decisions"] == decisions
+    assert not staged.exists()
+    assert copy_contents(ahead) == expected
+    assert cli(ahead, "select count(*) as n from fct_vrr_decisions")[0]["n"] == decisions
+
+    # the body fails: the write is stopped, the staged file removed, the body's error raised
+    failing = pytest.raises(RuntimeError, match="disclosure control failed")
+    with failing, duckdb.connect(str(build)) as con, analysts.copied_ahead(con, ahead, "r2"):
+        raise RuntimeError("disclosure control failed")
+    assert not list(tmp_path.glob(".ahead.duckdb.build-*"))
+    # the write fails (a database without the mart): its error raised after the body, the staged file removed
+    failing = pytest.raises(duckdb.CatalogException, match="fct_vrr_decisions")
+    with failing, duckdb.connect(str(tmp_path / "empty.duckdb")) as con, analysts.copied_ahead(con, ahead, "r3"):
+        pass
+    assert not list(tmp_path.glob(".ahead.duckdb.build-*"))
+    # a staged file holding more than the large table (say, a write of the rest that failed part way)
+    with duckdb.connect(str(build)) as con, analysts.copied_ahead(con, ahead, "r4"):
+        pass
+    with duckdb.connect(str(analysts.staging_path(ahead, "r4"))) as con:
+        con.execute("create table marts.partial as select 1 as x")
+    assert analysts.write_copy(build, ahead, "r4", about)[1] == "written whole"
+    assert copy_contents(ahead) == expected
+
+
+def test_a_run_that_fails_after_the_large_table_was_written_leaves_nothing(sample_run, tmp_path, monkeypatch):
+    from pipeline import warehouse
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the publish failed")
+
+    monkeypatch.setattr(warehouse, "publish", fail)
+    run = PipelineRun(tmp_path, sample_run.landing)
+    result = run()
+    assert not result.success
+    assert not run.warehouse.exists() and not run.warehouse.with_name("vrr_published.duckdb").exists()
+    assert leftovers(run) == []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import contract
-from tests.conftest import PipelineRun, write_csv
+from tests.conftest import PipelineRun, copy_contents, write_csv
 
 D = list(contract.DECISION_COLUMNS)
 R = list(contract.REQUEST_COLUMNS)
@@ -153,21 +153,6 @@ def test_only_the_affected_quarters_are_rebuilt(runs):
     }
     assert fct["D4"]["outcome_code"] == "14"
     assert run.query("select * from marts.vrr_uptake where period_start = '2023-07-01'") == []
-
-
-def copy_contents(path) -> dict:
-    """What an analysts' copy holds: its catalogue (schemas, tables, columns, views, their comments, row counts)
-    and every table's rows, sorted."""
-    import duckdb
-
-    from pipeline import warehouse
-
-    with duckdb.connect(str(path), read_only=True) as con:
-        database = con.execute("select current_database()").fetchone()[0]
-        found = warehouse.catalog(con, database)
-        for schema, table, _ in found["tables"]:
-            found[f"{schema}.{table}"] = con.execute(f'select * from {schema}."{table}" order by all').fetchall()
-    return found
 
 
 def up_to_date_and_whole(run: PipelineRun, published_before: Path, tmp_path: Path):
