@@ -1,9 +1,11 @@
 """Nothing half-written: a file-level error or a kill -9 mid-run leaves the last good warehouse and exports exactly
 as they were, and the next run succeeds. Late-arriving decisions release held requests; reloads change nothing."""
 
+import hashlib
 import os
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from pipeline.settings import resolve_settings
 from pipeline.synthetic import generate_sample
 from tests import reference as ref
 from tests.conftest import TEST_KEY, PipelineRun, packs_in, write_csv
-from tests.headless import leftovers, output, sha256sum_check, snapshot, start_runner
+from tests.headless import leftovers, output, sha256sum_check, snapshot, start_command
 
 D = list(contract.DECISION_COLUMNS)
 R = list(contract.REQUEST_COLUMNS)
@@ -87,9 +89,9 @@ def dbt_build_running(build_dir: Path) -> bool:
     return False
 
 
-def kill_9_when(run: PipelineRun, moment, what: str, settle: float = 0.0) -> None:
-    """Start the runner and kill -9 its whole process group (dbt included) at the moment given."""
-    process = start_runner(run)
+def kill_9_when(run: PipelineRun, moment, what: str, settle: float = 0.0, args: tuple[str, ...] = ()) -> None:
+    """Start the runner (with `args`) and kill -9 its whole process group (dbt included) at the moment given."""
+    process = start_command(run, [sys.executable, "-m", "pipeline.run", *args])
     try:
         deadline = time.monotonic() + 300
         while not moment():
@@ -125,9 +127,10 @@ def openable(run: PipelineRun) -> int:
 
 
 def test_kill_9_at_any_point_leaves_every_pack_verifiable(tmp_path):
-    """Killed in the ingest, in the dbt build and in the export, on inputs that differ from the last good run's:
-    the published warehouse stays openable and every quarter folder passes sha256sum -c, each wholly from the
-    last good run or the new one; the next run succeeds and leaves nothing behind."""
+    """Killed in the ingest, in the dbt build, in disclosure control and in the export, on inputs that differ from
+    the last good run's: the published warehouse and the analysts' copy stay openable and every quarter folder
+    passes sha256sum -c, each wholly from the last good run or the new one; the next run succeeds and leaves nothing
+    behind."""
     sample = tmp_path / "sample"
     generate_sample(sample)
     landing = tmp_path / "landing"
@@ -155,6 +158,22 @@ def test_kill_9_at_any_point_leaves_every_pack_verifiable(tmp_path):
     # has begun, while the run it watches needs the machine)
     kill_9_when(run, lambda: building() and dbt_build_running(run.warehouse.parent), "in the dbt build", settle=1.0)
     assert snapshot(run)[str(run.warehouse)] == good_warehouse and folder_sums(run) == good and openable(run)
+
+    # in disclosure control, while the analysts' copy's large table is written beside the published copy: a full
+    # refresh, whose copy is written whole (an incremental run's is brought up to date after the publish)
+    analysts_copy = run.warehouse.with_name("vrr_published.duckdb")
+    good_copy = hashlib.sha256(analysts_copy.read_bytes()).hexdigest()
+
+    def copying_ahead() -> bool:  # the warehouse not yet published, the analysts' copy staged
+        staged = [p.name for p in run.warehouse.parent.glob(".*.build-*")]
+        return any(n.startswith(f".{run.warehouse.name}.") for n in staged) and any(
+            n.startswith(f".{analysts_copy.name}.") for n in staged
+        )
+
+    kill_9_when(run, copying_ahead, "in disclosure control", args=("--full-refresh",))
+    assert snapshot(run)[str(run.warehouse)] == good_warehouse and folder_sums(run) == good and openable(run)
+    assert hashlib.sha256(analysts_copy.read_bytes()).hexdigest() == good_copy
+    assert list(run.warehouse.parent.glob(f".{analysts_copy.name}.build-*"))  # for the next run to remove
 
     kill_9_when(run, lambda: bool(list(run.exports.glob(".staging-*/*/SHA256SUMS"))), "in the export")
     assert snapshot(run)[str(run.warehouse)] != good_warehouse and openable(run)  # published before the export
