@@ -69,9 +69,10 @@ test: $(STAMP) browser $(DAGSTER_HOME)/dagster.yaml manifest
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25
 
 # The tests marked slow, left out of `make test` (CI runs them after it): twenty runs in a row with a reader holding
-# the warehouse, and incremental and full builds compared through a sequence of landing-folder changes.
+# the warehouse, and incremental and full builds compared through a sequence of landing-folder changes; side by side
+# on TEST_WORKERS processes, as each is one long test that keeps about one core busy.
 soak: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m slow -n $(TEST_WORKERS) --dist loadgroup --durations=0
 
 # Ingest (VRR_LANDING_DIR, else the synthetic sample) and build on DuckDB, then build the same dbt project on a
 # local Spark and compare every mart row for row; exits non-zero on any difference or failed node. About 2 to 3

@@ -167,11 +167,14 @@ class PipelineRun:
                     os.environ[k] = v
 
     def instance(self):
-        """A real Dagster instance in the test's folder, so its run storage and logs can be inspected afterwards."""
+        """A real Dagster instance in the test's folder, so its run storage and logs can be inspected afterwards;
+        telemetry off, as in the project's dagster.yaml (without it Dagster records each step's events for upload)."""
         import dagster as dg
 
         (self.tmp / "dagster_home").mkdir(exist_ok=True)
-        return dg.DagsterInstance.local_temp(str(self.tmp / "dagster_home"))
+        return dg.DagsterInstance.local_temp(
+            str(self.tmp / "dagster_home"), overrides={"telemetry": {"enabled": False}}
+        )
 
     def __call__(self, first: str | None = None, last: str | None = None, full_refresh: bool = False):
         from pipeline.run import run_job

@@ -5,7 +5,7 @@ import subprocess
 
 import dagster as dg
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, PipelineRun
 
 
 @dg.asset
@@ -59,3 +59,24 @@ def test_make_dev_uses_the_project_instance(tmp_path):
         check=True,
     ).stdout
     assert f"cp dagster.yaml {ROOT}/.dagster_home/dagster.yaml" in out
+
+
+def test_telemetry_is_off_in_the_project_instance_and_in_the_tests(tmp_path, monkeypatch):
+    """Dagster records each step's telemetry events in $DAGSTER_HOME/logs/event.log when its instance has telemetry
+    on: neither the project's instance (dagster.yaml) nor the one every test's pipeline run uses records any."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with instance_at(home) as instance:
+        assert not instance.telemetry_enabled
+        assert dg.materialize([trivial], instance=instance).success
+    (tmp_path / "tests").mkdir()
+    with PipelineRun(tmp_path / "tests", None).instance() as instance:
+        assert not instance.telemetry_enabled
+        assert dg.materialize([trivial], instance=instance).success
+    assert not (home / "logs").exists()
+    # (the check itself: an instance with telemetry on does record the events there)
+    (tmp_path / "other").mkdir()
+    with dg.DagsterInstance.local_temp(str(tmp_path / "other")) as instance:
+        assert dg.materialize([trivial], instance=instance).success
+    assert (home / "logs" / "event.log").is_file()
