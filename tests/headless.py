@@ -49,8 +49,9 @@ def start_command(run: PipelineRun, command: list[str], **extra: str) -> subproc
     return process
 
 
-def start_runner(run: PipelineRun, **extra: str) -> subprocess.Popen:
-    return start_command(run, [sys.executable, "-m", "pipeline.run"], **extra)
+def start_runner(run: PipelineRun, *args: str, **extra: str) -> subprocess.Popen:
+    """Start `python -m pipeline.run` with `args` (e.g. --full-refresh) and `extra` in its environment."""
+    return start_command(run, [sys.executable, "-m", "pipeline.run", *args], **extra)
 
 
 def output(process: subprocess.Popen, timeout: float = 600) -> list[str]:

@@ -5,7 +5,6 @@ import hashlib
 import os
 import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from pipeline.settings import resolve_settings
 from pipeline.synthetic import generate_sample
 from tests import reference as ref
 from tests.conftest import TEST_KEY, PipelineRun, packs_in, write_csv
-from tests.headless import leftovers, output, sha256sum_check, snapshot, start_command
+from tests.headless import leftovers, output, sha256sum_check, snapshot, start_runner
 
 D = list(contract.DECISION_COLUMNS)
 R = list(contract.REQUEST_COLUMNS)
@@ -91,7 +90,7 @@ def dbt_build_running(build_dir: Path) -> bool:
 
 def kill_9_when(run: PipelineRun, moment, what: str, settle: float = 0.0, args: tuple[str, ...] = ()) -> None:
     """Start the runner (with `args`) and kill -9 its whole process group (dbt included) at the moment given."""
-    process = start_command(run, [sys.executable, "-m", "pipeline.run", *args])
+    process = start_runner(run, *args)
     try:
         deadline = time.monotonic() + 300
         while not moment():
@@ -164,16 +163,16 @@ def test_kill_9_at_any_point_leaves_every_pack_verifiable(tmp_path):
     analysts_copy = run.warehouse.with_name("vrr_published.duckdb")
     good_copy = hashlib.sha256(analysts_copy.read_bytes()).hexdigest()
 
+    def staged(published: Path) -> list[Path]:  # a run's build of the file, beside it
+        return list(published.parent.glob(f".{published.name}.build-*"))
+
     def copying_ahead() -> bool:  # the warehouse not yet published, the analysts' copy staged
-        staged = [p.name for p in run.warehouse.parent.glob(".*.build-*")]
-        return any(n.startswith(f".{run.warehouse.name}.") for n in staged) and any(
-            n.startswith(f".{analysts_copy.name}.") for n in staged
-        )
+        return bool(staged(run.warehouse)) and bool(staged(analysts_copy))
 
     kill_9_when(run, copying_ahead, "in disclosure control", args=("--full-refresh",))
     assert snapshot(run)[str(run.warehouse)] == good_warehouse and folder_sums(run) == good and openable(run)
     assert hashlib.sha256(analysts_copy.read_bytes()).hexdigest() == good_copy
-    assert list(run.warehouse.parent.glob(f".{analysts_copy.name}.build-*"))  # for the next run to remove
+    assert staged(analysts_copy)  # for the next run to remove
 
     kill_9_when(run, lambda: bool(list(run.exports.glob(".staging-*/*/SHA256SUMS"))), "in the export")
     assert snapshot(run)[str(run.warehouse)] != good_warehouse and openable(run)  # published before the export
