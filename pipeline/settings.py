@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ DEFAULT_MEMORY_LIMIT = "2GB"
 # The publish step compacts a finished build when more than this share of its file is free blocks (see
 # pipeline.warehouse.publish): the published file is then never more than 1.25 times its live data.
 DEFAULT_COMPACT_FREE_SHARE = 0.2
+# The analysts' copy of the marts, beside the warehouse unless VRR_PUBLISHED_PATH names another place.
+ANALYSTS_COPY_NAME = "vrr_published.duckdb"
 
 
 def _threshold(text: str | None) -> int:
@@ -65,7 +68,7 @@ class Settings:
     @property
     def analysts_path(self) -> Path:
         """VRR_PUBLISHED_PATH: the analysts' copy of the marts (default vrr_published.duckdb beside the warehouse)."""
-        return self.published_path or self.warehouse_path.with_name("vrr_published.duckdb")
+        return self.published_path or self.warehouse_path.with_name(ANALYSTS_COPY_NAME)
 
     def duckdb_settings(self) -> dict[str, str | int]:
         """DuckDB settings (SET name = value) for every connection that builds the warehouse."""
@@ -120,6 +123,18 @@ def _processes(value: str | None) -> int:
     return int(value)
 
 
+def warehouse_path(env: Mapping[str, str]) -> Path:
+    """VRR_WAREHOUSE_PATH (default data/warehouse/vrr.duckdb)."""
+    return _path(env.get("VRR_WAREHOUSE_PATH"), "data/warehouse/vrr.duckdb")
+
+
+def analysts_path(env: Mapping[str, str]) -> Path:
+    """VRR_PUBLISHED_PATH, or vrr_published.duckdb beside VRR_WAREHOUSE_PATH, as a run writes it: what
+    Settings.analysts_path gives, read without the rest of the settings (no key needed to read the copy)."""
+    published = env.get("VRR_PUBLISHED_PATH")
+    return _path(published, "") if published else warehouse_path(env).with_name(ANALYSTS_COPY_NAME)
+
+
 def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read VRR_LANDING_DIR, VRR_WAREHOUSE_PATH, VRR_EXPORT_DIR, VRR_PUBLISHED_PATH, VRR_PSEUDONYM_KEY,
     VRR_DISCLOSURE_THRESHOLD, VRR_PACK_CONTACT and DuckDB's resources VRR_DUCKDB_MEMORY_LIMIT (e.g. 4GB),
@@ -144,7 +159,7 @@ def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
     return Settings(
         lock_wait_seconds=_seconds(env.get("VRR_LOCK_WAIT_SECONDS"), 30 * 60),
         landing_dir=_path(landing, "data/landing_sample"),
-        warehouse_path=_path(env.get("VRR_WAREHOUSE_PATH"), "data/warehouse/vrr.duckdb"),
+        warehouse_path=warehouse_path(env),
         export_dir=_path(env.get("VRR_EXPORT_DIR"), "data/exports"),
         published_path=_path(env["VRR_PUBLISHED_PATH"], "") if env.get("VRR_PUBLISHED_PATH") else None,
         pseudonym_key=(key or DEMO_PSEUDONYM_KEY).encode("utf-8"),

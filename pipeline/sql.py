@@ -9,19 +9,11 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.settings import PROJECT_ROOT
-
-
-def analysts_path(env: dict[str, str]) -> Path:
-    """VRR_PUBLISHED_PATH, or vrr_published.duckdb beside VRR_WAREHOUSE_PATH (as the pipeline writes it)."""
-    if env.get("VRR_PUBLISHED_PATH"):
-        return Path(env["VRR_PUBLISHED_PATH"]).absolute()
-    warehouse = Path(env.get("VRR_WAREHOUSE_PATH") or PROJECT_ROOT / "data/warehouse/vrr.duckdb").absolute()
-    return warehouse.with_name("vrr_published.duckdb")
+from pipeline.settings import analysts_path
 
 
 def main(argv: list[str]) -> int:
-    path = analysts_path(dict(os.environ))
+    path = analysts_path(os.environ)
     if not path.exists():
         print(f"vrr: no analysts' copy at {path}: run `make run` first.", file=sys.stderr)
         return 2

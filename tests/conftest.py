@@ -144,6 +144,13 @@ class PipelineRun:
         self.exports = tmp / "exports"
         self.key = key
 
+    @property
+    def analysts_copy(self) -> Path:
+        """The analysts' copy of the marts a run writes beside the warehouse (VRR_PUBLISHED_PATH unset)."""
+        from pipeline.settings import ANALYSTS_COPY_NAME
+
+        return self.warehouse.with_name(ANALYSTS_COPY_NAME)
+
     def env(self) -> dict[str, str]:
         env = {"VRR_WAREHOUSE_PATH": str(self.warehouse), "VRR_EXPORT_DIR": str(self.exports)}
         if self.landing is not None:

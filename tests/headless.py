@@ -79,7 +79,7 @@ def leftovers(run: PipelineRun) -> list[str]:
     found = []
     if run.warehouse.parent.exists():
         lock = run.warehouse.with_name(f".{run.warehouse.name}.lock")
-        analysts = run.warehouse.with_name("vrr_published.duckdb")  # the analysts' copy is published output
+        analysts = run.analysts_copy  # the analysts' copy is published output
         source = marker_path(analysts)  # and so is the note of the warehouse it was copied from
         found += [
             p.name

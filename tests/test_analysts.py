@@ -42,7 +42,7 @@ def cli(path: Path, sql: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def copy(sample_run) -> Path:
-    path = sample_run.warehouse.with_name("vrr_published.duckdb")
+    path = sample_run.analysts_copy
     assert path.exists()
     return path
 
@@ -150,6 +150,25 @@ def test_make_sql_opens_the_copy_read_only(sample_run, copy):
     assert done.returncode != 0 and "read-only" in (done.stdout + done.stderr).lower()
 
 
+def test_make_sql_finds_the_copy_where_a_run_writes_it(tmp_path, monkeypatch):
+    """Without the key (reading the copy needs none), from the same variables a run reads."""
+    from pipeline.settings import analysts_path, resolve_settings
+
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        ({"VRR_WAREHOUSE_PATH": "/srv/vrr/vrr.duckdb"}, Path("/srv/vrr/vrr_published.duckdb")),
+        ({"VRR_WAREHOUSE_PATH": "w/vrr.duckdb"}, tmp_path / "w" / "vrr_published.duckdb"),
+        (
+            {"VRR_WAREHOUSE_PATH": "/srv/vrr/vrr.duckdb", "VRR_PUBLISHED_PATH": "share/marts.duckdb"},
+            tmp_path / "share" / "marts.duckdb",
+        ),
+        ({}, ROOT / "data" / "warehouse" / "vrr_published.duckdb"),
+    ]
+    for env, expected in cases:
+        assert analysts_path(env) == expected
+        assert resolve_settings(env).analysts_path == expected
+
+
 AHEAD = "written whole (marts.fct_vrr_decisions while disclosure control ran)"
 
 
@@ -223,5 +242,5 @@ def test_a_run_that_fails_after_the_large_table_was_written_leaves_nothing(sampl
     run = PipelineRun(tmp_path, sample_run.landing)
     result = run()
     assert not result.success
-    assert not run.warehouse.exists() and not run.warehouse.with_name("vrr_published.duckdb").exists()
+    assert not run.warehouse.exists() and not run.analysts_copy.exists()
     assert leftovers(run) == []

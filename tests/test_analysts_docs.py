@@ -179,7 +179,7 @@ def same(expected, got) -> bool:
 
 @pytest.mark.parametrize("name", sorted(examples()))
 def test_example(name, sample_run, truth):
-    copy = sample_run.warehouse.with_name("vrr_published.duckdb")
+    copy = sample_run.analysts_copy
     with duckdb.connect(str(copy), read_only=True) as con:
         got = [tuple(row) for row in con.execute(examples()[name]).fetchall()]
     expected = [tuple(row) for row in globals()[f"expected_{name}"](truth)]

@@ -160,7 +160,7 @@ def test_kill_9_at_any_point_leaves_every_pack_verifiable(tmp_path):
 
     # in disclosure control, while the analysts' copy's large table is written beside the published copy: a full
     # refresh, whose copy is written whole (an incremental run's is brought up to date after the publish)
-    analysts_copy = run.warehouse.with_name("vrr_published.duckdb")
+    analysts_copy = run.analysts_copy
     good_copy = hashlib.sha256(analysts_copy.read_bytes()).hexdigest()
 
     def staged(published: Path) -> list[Path]:  # a run's build of the file, beside it

@@ -106,7 +106,7 @@ def runs(tmp_path_factory):
     run = PipelineRun(tmp, landing)
     assert run().success
     first_copy = tmp / "first_copy.duckdb"  # the analysts' copy of the first warehouse, kept for a test below
-    shutil.copyfile(run.warehouse.with_name("vrr_published.duckdb"), first_copy)
+    shutil.copyfile(run.analysts_copy, first_copy)
     # a new extract of each kind, and a changed file: the first extract re-sent with one more decision
     write_csv(landing / "decisions_2024-06-01.csv", D, SECOND)
     write_csv(
@@ -224,7 +224,7 @@ def test_incremental_and_full_builds_give_identical_marts(runs, tmp_path):
     decisions its requests name are rebuilt, and the rest keep their rows."""
     run, _ = runs
     published_before = tmp_path / "published_before.duckdb"
-    shutil.copyfile(run.warehouse.with_name("vrr_published.duckdb"), published_before)
+    shutil.copyfile(run.analysts_copy, published_before)
     write_csv(
         run.landing / "vrr_requests_2024-09-01.csv",
         R,

@@ -301,7 +301,7 @@ def test_no_raw_identifier_in_any_output(messy):
         assert all(pattern.search(b"\x00" + v + b"\xff") for v in words)
     # every text value of every table (each row as DuckDB writes it out as text), and every catalogue entry's SQL
     # and comment, in the warehouse and the analysts' copy
-    databases = [messy.warehouse, messy.warehouse.parent / "vrr_published.duckdb"]
+    databases = [messy.warehouse, messy.analysts_copy]
     for database in databases:
         with duckdb.connect(str(database), read_only=True) as con:
             tables = con.execute(
