@@ -9,7 +9,7 @@ import duckdb
 from pipeline import contract, ingest
 from pipeline.run import partition_range_tags
 from pipeline.settings import DBT_PROJECT_DIR, resolve_settings
-from tests.conftest import PipelineRun, write_csv
+from tests.conftest import TEST_KEY, PipelineRun, write_csv
 
 D = list(contract.DECISION_COLUMNS)
 
@@ -85,4 +85,11 @@ def test_a_failing_dbt_test_stops_publish_and_export(tmp_path):
     (failure,) = [e.step_failure_data.error.to_string() for e in result.all_events if e.is_step_failure]
     assert str(kept[0] / "dbt.log") in failure
     assert not list((DBT_PROJECT_DIR / "target").glob(f"vrr_dbt_models-{first.run_id[:7]}-*"))
+    # nothing dbt kept (its manifest, compiled SQL, run results and debug log), nor anything the two runs wrote
+    # (warehouse, builds, Dagster's storage, event and compute logs), holds the pseudonym key
+    artefacts = [p for p in kept[0].rglob("*") if p.is_file()]
+    assert {"manifest.json", "run_results.json", "dbt.log"} <= {p.name for p in artefacts}
+    assert any(p.suffix == ".sql" and "compiled" in p.parts for p in artefacts)
+    written = artefacts + [p for p in tmp_path.rglob("*") if p.is_file() and landing not in p.parents]
+    assert [p for p in written if TEST_KEY.encode() in p.read_bytes()] == []
     shutil.rmtree(kept[0])

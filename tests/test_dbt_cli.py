@@ -1,6 +1,7 @@
 """`vrr-dbt` (pipeline/dbt_cli.py): dbt builds from a saved parse only when nothing that shapes the parse changed."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -41,6 +42,16 @@ def test_no_environment_variable_shapes_the_parse():
 
 def test_the_pipeline_runs_dbt_through_vrr_dbt():
     assert Path(dbt_executable()).name == "vrr-dbt"
+
+
+def test_dbt_runs_without_the_pseudonym_key(monkeypatch):
+    """A run's environment holds the key, and dagster-dbt hands its environment to dbt: vrr-dbt takes the key out
+    before dbt starts (what dbt then writes is scanned for it in tests/test_checks_block.py)."""
+    seen: dict[str, str] = {}
+    monkeypatch.setenv("VRR_PSEUDONYM_KEY", "a-key-dbt-must-not-see")
+    monkeypatch.setattr(dbt_cli, "run_dbt", lambda argv, manifest=None: seen.update(os.environ))
+    dbt_cli.main(["debug"])
+    assert seen and "VRR_PSEUDONYM_KEY" not in seen
 
 
 def build(warehouse: Path, **more_vars) -> list[str]:
