@@ -21,13 +21,13 @@ class VrrSettings(dg.ConfigurableResource):
     """Locations of the landing folder, the warehouse and the exports.
 
     Each field left blank falls back to its environment variable (VRR_LANDING_DIR, VRR_WAREHOUSE_PATH,
-    VRR_EXPORT_DIR, VRR_PSEUDONYM_KEY), then to the built-in demo default.
+    VRR_EXPORT_DIR), then to the built-in demo default. The pseudonym key comes from VRR_PSEUDONYM_KEY only: a
+    config field would let it be typed into the launchpad, and Dagster keeps every run's config in its storage.
     """
 
     landing_dir: str = ""
     warehouse_path: str = ""
     export_dir: str = ""
-    pseudonym_key: str = ""
     # Build the warehouse from scratch from every extract (make full-refresh), rather than from the published one.
     full_refresh: bool = False
 
@@ -64,7 +64,6 @@ class VrrSettings(dg.ConfigurableResource):
             ("VRR_LANDING_DIR", self.landing_dir),
             ("VRR_WAREHOUSE_PATH", self.warehouse_path),
             ("VRR_EXPORT_DIR", self.export_dir),
-            ("VRR_PSEUDONYM_KEY", self.pseudonym_key),
         ):
             if value:
                 env[name] = value

@@ -42,3 +42,18 @@ def test_published_warehouse_shows_the_marts_rows_and_columns(sample_run):
     assert {"files_read", "rows_loaded", "rows_quarantined", "as_at_date", "dagster/row_count"} <= set(ingest)
     # the secret key is nowhere in the run's events (metadata, logs, run config)
     assert records and not any(TEST_KEY in dg.serialize_value(r.event_log_entry) for r in records)
+
+
+def test_the_key_cannot_be_given_as_run_config():
+    """Dagster keeps every run's config in its storage and shows it in the UI: a run whose config carries the key
+    is refused before it starts. The key comes from VRR_PSEUDONYM_KEY alone."""
+    job = defs.resolve_job_def("vrr_pipeline")
+    config = {"resources": {"vrr": {"config": {"pseudonym_key": TEST_KEY}}}}
+    with dg.DagsterInstance.ephemeral() as instance:
+        try:
+            job.execute_in_process(run_config=config, instance=instance)
+        except dg.DagsterInvalidConfigError as error:
+            assert "pseudonym_key" in str(error)
+        else:
+            raise AssertionError("a run with the key in its config was not refused")
+        assert instance.get_runs() == []  # nothing stored
