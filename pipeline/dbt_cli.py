@@ -48,6 +48,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipeline.settings import SECRET_VARIABLES
+
 # The commands that build or test, and the options that shape nothing dbt parses (those taking values, and flags).
 COMMANDS = {"build", "run", "test", "seed"}
 ONE_VALUE = {"--vars", "--threads", "--project-dir", "--target", "-t", "--profile", "--target-path"}
@@ -351,14 +353,11 @@ def run_dbt(argv: list[str], manifest=None) -> None:
     cli.main(argv, prog_name="dbt", obj={"manifest": manifest, "callbacks": [], "dbt_runner_command_args": argv})
 
 
-# The pseudonym key reaches a run's process (an environment variable) and with it, unasked, every child process
-# dagster-dbt starts. dbt has no use for it: ingest has pseudonymised every identifier before dbt runs. Taken out
-# of this process's environment before dbt starts, no model, macro or log of dbt's can read it (and the project's
-# files read no environment variable but the profile's, tests/test_dbt_cli.py).
-SECRET_VARIABLES = ("VRR_PSEUDONYM_KEY",)
-
-
 def main(argv: list[str] | None = None) -> None:
+    # The pseudonym key reaches a run's process (an environment variable) and with it, unasked, every child process
+    # dagster-dbt starts. dbt has no use for it: ingest has pseudonymised every identifier before dbt runs. Taken
+    # out of this process's environment before dbt starts, no model, macro or log of dbt's can read it (and the
+    # project's files read no environment variable but the profile's, tests/test_dbt_cli.py).
     for name in SECRET_VARIABLES:
         os.environ.pop(name, None)
     argv = list(sys.argv[1:] if argv is None else argv)

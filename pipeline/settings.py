@@ -11,6 +11,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 DEMO_PSEUDONYM_KEY = "demo-key-for-the-synthetic-sample-only"
+# Environment variables that hold secrets: only ingest reads them. Every child process that has no use for them (dbt,
+# Spark) is started or runs without them.
+SECRET_VARIABLES = ("VRR_PSEUDONYM_KEY",)
 DEFAULT_CONTACT = "The VRR data team of the publishing force or office (set VRR_PACK_CONTACT)"
 # Enough for 10 million decisions on a 2-core machine with the whole run under 4 GB; larger runs spill to disk.
 DEFAULT_MEMORY_LIMIT = "2GB"
@@ -128,11 +131,16 @@ def warehouse_path(env: Mapping[str, str]) -> Path:
     return _path(env.get("VRR_WAREHOUSE_PATH"), "data/warehouse/vrr.duckdb")
 
 
+def _published_path(env: Mapping[str, str]) -> Path | None:
+    """VRR_PUBLISHED_PATH, or None when unset (the analysts' copy then goes beside the warehouse)."""
+    published = env.get("VRR_PUBLISHED_PATH")
+    return _path(published, "") if published else None
+
+
 def analysts_path(env: Mapping[str, str]) -> Path:
     """VRR_PUBLISHED_PATH, or vrr_published.duckdb beside VRR_WAREHOUSE_PATH, as a run writes it: what
     Settings.analysts_path gives, read without the rest of the settings (no key needed to read the copy)."""
-    published = env.get("VRR_PUBLISHED_PATH")
-    return _path(published, "") if published else warehouse_path(env).with_name(ANALYSTS_COPY_NAME)
+    return _published_path(env) or warehouse_path(env).with_name(ANALYSTS_COPY_NAME)
 
 
 def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -161,7 +169,7 @@ def resolve_settings(environ: dict[str, str] | None = None) -> Settings:
         landing_dir=_path(landing, "data/landing_sample"),
         warehouse_path=warehouse_path(env),
         export_dir=_path(env.get("VRR_EXPORT_DIR"), "data/exports"),
-        published_path=_path(env["VRR_PUBLISHED_PATH"], "") if env.get("VRR_PUBLISHED_PATH") else None,
+        published_path=_published_path(env),
         pseudonym_key=(key or DEMO_PSEUDONYM_KEY).encode("utf-8"),
         uses_sample=uses_sample,
         uses_demo_key=not key,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, resolve_settings
+from pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT, SECRET_VARIABLES, Settings, resolve_settings
 
 # Floats (rates, medians, interval bounds) are equal when they differ by at most this share of the larger.
 RELATIVE_TOLERANCE = 1e-9
@@ -91,7 +91,7 @@ def say(message: str) -> None:
 def child_environment(layout: Layout) -> dict[str, str]:
     """The environment of the dbt and Spark processes: no pseudonym key, telemetry off, Spark on the loopback
     address, the check's own folder."""
-    env = {name: value for name, value in os.environ.items() if name != "VRR_PSEUDONYM_KEY"}
+    env = {name: value for name, value in os.environ.items() if name not in SECRET_VARIABLES}
     env.update(
         {
             "VRR_SPARK_DIR": str(layout.root),
