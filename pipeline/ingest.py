@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,8 @@ CROSS_RECORD_REASONS = ("unknown_decision", "request_before_decision")
 RAW_LAYOUT = 4
 # Where a kind's rows go once they pass the row checks (requests then meet the cross-record checks).
 LOADED = {"decisions": "raw.decisions", "vrr_requests": "raw.vrr_requests_received"}
+# The in-memory database, attached to ingest's connection while it loads files, that holds each file's keys and lines.
+NUMBERED = "numbered"
 
 # --------------------------------------------------------------------------- tables
 
@@ -182,7 +185,7 @@ def key_lines_sql(parsed: ParsedExtract) -> str:
     """
 
 
-def load_direct_sql(parsed: ParsedExtract) -> str:
+def load_direct_sql(parsed: ParsedExtract, key_lines: str) -> str:
     """Every row with no reason to be refused and whose key is not repeated in the file (special_keys), straight
     into raw as raw stores it (line numbers from key_lines): the pseudonyms computed as the rows stream by, on
     every core, nothing else staged. The row checks run here too, on every row; the rows they refuse are found
@@ -210,7 +213,7 @@ def load_direct_sql(parsed: ParsedExtract) -> str:
         final as (
             select $source_file, $extract_date, key_lines.line_number, {cleaned}{raw_row}
             from received
-            inner join key_lines on received.record_key = key_lines.record_key
+            inner join {key_lines} as key_lines on received.record_key = key_lines.record_key
             where
                 received.record_key not in (select record_key from special_keys)
                 and not {contract.refused_sql(kind)}
@@ -220,10 +223,10 @@ def load_direct_sql(parsed: ParsedExtract) -> str:
     """
 
 
-def refused_keys_sql(kind: str) -> str:
+def refused_keys_sql(kind: str, key_lines: str) -> str:
     """The keys, found once in the file, whose row load_direct_sql refused: in key_lines, not loaded."""
     return f"""
-        select record_key from key_lines
+        select record_key from {key_lines}
         where
             record_key not in (select record_key from special_keys)
             and record_key not in (
@@ -326,10 +329,20 @@ def utf8_copy(parsed: ParsedExtract, folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def readable(con, parsed: ParsedExtract, scratch: Path):
-    """The file DuckDB's reader reads (a private UTF-8 copy of a Windows-1252 extract, removed after) and the line
-    number of each record (the table record_lines), for the statements that read one extract."""
+def source_path(parsed: ParsedExtract, scratch: Path) -> Iterator[Path]:
+    """The file DuckDB's reader reads: the extract, or a private UTF-8 copy of a Windows-1252 extract, removed after."""
     copy = utf8_copy(parsed, scratch) if parsed.encoding != "utf-8" else None
+    try:
+        yield copy or parsed.extract.path
+    finally:
+        if copy:
+            copy.unlink()
+
+
+@contextlib.contextmanager
+def reading(con, parsed: ParsedExtract):
+    """The line number of each record (the table record_lines) for the statements on `con` that read one extract,
+    and DuckDB's refusal of the file as the extract's error."""
     lines = pa.table(
         {
             "ordinal": np.arange(1, len(parsed.record_lines) + 1, dtype=np.int64),
@@ -339,7 +352,7 @@ def readable(con, parsed: ParsedExtract, scratch: Path):
     con.register("record_lines", lines)
     done = False
     try:
-        yield copy or parsed.extract.path
+        yield
         done = True
     except duckdb.InvalidInputException as exc:
         raise ExtractError(f"{parsed.extract.name}: not a readable CSV file ({str(exc).splitlines()[0]})") from exc
@@ -351,8 +364,13 @@ def readable(con, parsed: ParsedExtract, scratch: Path):
         else:
             con.abort()
         con.unregister("record_lines")
-        if copy:
-            copy.unlink()
+
+
+@contextlib.contextmanager
+def readable(con, parsed: ParsedExtract, scratch: Path):
+    """The file DuckDB's reader reads (see source_path), for statements on `con` that read it (see reading)."""
+    with source_path(parsed, scratch) as path, reading(con, parsed):
+        yield path
 
 
 def not_readable(parsed: ParsedExtract) -> ExtractError:
@@ -380,27 +398,65 @@ def stage(con, parsed: ParsedExtract, parameters: dict, scratch: Path) -> None:
         stage_rows(con, parsed, parameters, path)
 
 
-def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch: Path) -> FileLoad:
-    """Read one extract into raw (loaded rows; requests that passed the row checks) and raw.quarantine.
+def number_file(con, parsed: ParsedExtract, path: Path, table: str) -> None:
+    """The record key and physical line number of every row of one extract into `table` (see key_lines_sql), on
+    the cursor `con`. The read is numbered, so it runs on one thread: files are numbered side by side, each on a
+    cursor of its own (see load_files)."""
+    for macro in contract.SQL_MACROS:
+        con.execute(macro)
+    with reading(con, parsed):
+        con.execute(f"create or replace table {table} as " + key_lines_sql(parsed), {"path": str(path)})
+        records, numbered = con.execute(f"select count(*), count(line_number) from {table}").fetchone()
+    if records != numbered or records != len(parsed.record_lines):
+        raise not_readable(parsed)
 
-    Two or three reads of the file, none of which keeps the whole file anywhere: the key and line of every row (one
-    read DuckDB numbers, on one thread); every row whose key is found once and that passes the row checks,
-    straight into raw, on every core; then, if there are any, the rows that need a closer look (a key repeated in
-    the file, or a row refused), screened in temporary tables (identical repeats, conflicts, reasons) and loaded or
-    quarantined."""
+
+def load_files(
+    con, parsed: list[ParsedExtract], parameters: dict, run_id: str, scratch: Path, threads: int
+) -> list[FileLoad]:
+    """Read extracts into raw and raw.quarantine, in the order given (see load_file). The numbered read of each file
+    runs on one thread, so up to `threads` files at a time are numbered side by side first, on cursors of their own,
+    into an in-memory database of the connection (NUMBERED: every cursor sees it, as it does not see another's
+    temporary tables); then each is loaded on every core. Only those files' keys and lines are held at once."""
+    con.execute(f"attach if not exists ':memory:' as {NUMBERED}")
+    loads = []
+    batch = max(1, threads)
+    for start in range(0, len(parsed), batch):
+        files = parsed[start : start + batch]
+        tables = [f"{NUMBERED}.key_lines_{i}" for i in range(len(files))]
+        cursors = [con.cursor() for _ in files]
+        with contextlib.ExitStack() as stack:
+            paths = [stack.enter_context(source_path(p, scratch)) for p in files]
+            try:
+                each_file(lambda job: number_file(*job), list(zip(cursors, files, paths, tables, strict=True)), batch)
+            finally:
+                for cursor in cursors:
+                    cursor.close()
+            for p, path, table in zip(files, paths, tables, strict=True):
+                loads.append(load_file(con, p, parameters, run_id, path, table))
+                con.execute(f"drop table {table}")
+    con.execute(f"detach {NUMBERED}")
+    return loads
+
+
+def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, path: Path, key_lines: str) -> FileLoad:
+    """Read one extract (the file at `path`, see source_path) into raw (loaded rows; requests that passed the row
+    checks) and raw.quarantine, given the key and line of its every row in the table `key_lines` (number_file).
+
+    One or two more reads of the file, neither of which keeps the whole file anywhere: every row whose key is found
+    once and that passes the row checks, straight into raw, on every core; then, if there are any, the rows that
+    need a closer look (a key repeated in the file, or a row refused), screened in temporary tables (identical
+    repeats, conflicts, reasons) and loaded or quarantined."""
     extract = parsed.extract
     kind = extract.kind
     file = {"source_file": extract.name, "extract_date": extract.extract_date, "kind": kind, "run_id": run_id}
-    with readable(con, parsed, scratch) as path:
-        con.execute("create or replace temp table key_lines as " + key_lines_sql(parsed), {"path": str(path)})
-        records, numbered = con.execute("select count(*), count(line_number) from key_lines").fetchone()
-        if records != numbered or records != len(parsed.record_lines):
-            raise not_readable(parsed)
+    with reading(con, parsed):
+        records = len(parsed.record_lines)
         con.execute(
-            """create or replace temp table special_keys as
-               select record_key, count(*) as records from key_lines group by record_key having count(*) > 1"""
+            f"""create or replace temp table special_keys as
+               select record_key, count(*) as records from {key_lines} group by record_key having count(*) > 1"""
         )
-        sql = load_direct_sql(parsed)
+        sql = load_direct_sql(parsed, key_lines)
         # The file streams through the join and key_lines is the side held in memory; DuckDB cannot know how long
         # the file is and would otherwise hold the file (every column) and stream the keys.
         con.execute("set disabled_optimizers = 'build_side_probe_side,join_order'")
@@ -419,13 +475,12 @@ def load_file(con, parsed: ParsedExtract, parameters: dict, run_id: str, scratch
         refused = direct < records - repeated
         if refused:
             con.execute(
-                "insert into special_keys select record_key, 1 from (" + refused_keys_sql(kind) + ")",
+                "insert into special_keys select record_key, 1 from (" + refused_keys_sql(kind, key_lines) + ")",
                 {"source_file": extract.name},
             )
         # with no repeated key and no refused row every row went straight into raw: no third read of the file
         screened, repeats = load_screened(con, parsed, parameters, path, file) if repeated or refused else (0, 0)
-    for table in ("special_keys", "key_lines"):
-        con.execute(f"drop table {table}")
+    con.execute("drop table special_keys")
     return FileLoad(parsed, direct + screened, repeats)
 
 
@@ -830,12 +885,8 @@ def ingest_landing(settings: Settings, run_id: str, log=None, full_refresh: bool
             if plan.full:
                 carry_history(con, settings)
             drop_files(con, plan.to_drop)
-            loads = [
-                load_file(con, p, parameters, run_id, build.parent)
-                for kind in contract.COLUMNS
-                for p in parsed
-                if p.extract.kind == kind
-            ]
+            in_order = [p for kind in contract.COLUMNS for p in parsed if p.extract.kind == kind]
+            loads = load_files(con, in_order, parameters, run_id, build.parent, settings.threads)
             check_requests_against_decisions(con, run_id)
             record_files(con, loads, run_id)
             con.execute("delete from raw.skipped_files")

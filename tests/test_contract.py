@@ -225,7 +225,8 @@ def loaded_rows(path, kind="decisions") -> tuple[list[tuple], list[tuple]]:
     with ingest.connect(":memory:", settings) as con:
         con.execute("create schema raw")
         con.execute("create schema audit")
-        load = ingest.load_file(con, read_extract(extract(path, kind)), ingest.prepare(con), "run", path.parent)
+        parameters = ingest.prepare(con)
+        (load,) = ingest.load_files(con, [read_extract(extract(path, kind))], parameters, "run", path.parent, threads=2)
         assert (
             load.rows_read
             == con.execute(f"select count(*) from {table}").fetchone()[0]
