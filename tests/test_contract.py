@@ -284,6 +284,76 @@ def test_rows_loaded_straight_from_the_file_equal_the_rows_screened_one_by_one(t
     assert loaded_rows(one_line) == (expected, [(6, "D5", "unknown_outcome_code")])
 
 
+def load_side_by_side(folder, files: list, threads: int):
+    """ingest.load_files over `files` (paths, in order) into an empty in-memory warehouse: (loads, rows of
+    raw.decisions as (file, line, decision_id, withdrawal_reason), rows of raw.quarantine as (file, line, key,
+    reason))."""
+    settings = resolve_settings({"VRR_PSEUDONYM_KEY": TEST_KEY, "VRR_WAREHOUSE_PATH": str(folder / "w.duckdb")})
+    with ingest.connect(":memory:", settings) as con:
+        con.execute("create schema raw")
+        con.execute("create schema audit")
+        parameters = ingest.prepare(con)
+        loads = ingest.load_files(con, [read_extract(extract(f)) for f in files], parameters, "run", folder, threads)
+        # the files' keys and lines are let go
+        assert con.execute(
+            "select count(*) from duckdb_databases() where database_name = ?", [ingest.NUMBERED]
+        ).fetchone() == (0,)
+        decisions = con.execute(
+            "select source_file, line_number, decision_id, withdrawal_reason from raw.decisions order by all"
+        ).fetchall()
+        quarantined = con.execute(
+            "select source_file, line_number, record_key, reason_code from raw.quarantine order by all"
+        ).fetchall()
+    return [(load.rows_read, load.duplicates_dropped) for load in loads], decisions, quarantined
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_files_numbered_side_by_side_load_as_one_at_a_time(tmp_path, threads):
+    """Ingest numbers up to `threads` files at a time on cursors of their own before loading each: every file's
+    rows keep their own physical lines, repeats and refusals, and the UTF-8 copy of a Windows-1252 file is gone
+    after."""
+    first = tmp_path / "decisions_2024-03-31.csv"
+    rows = [
+        decision(decision_id="D1"),
+        decision(decision_id="D2", withdrawal_reason='"two\nlines"'),
+        decision(decision_id="D3"),
+        decision(decision_id="D3"),
+        decision(decision_id="D4", outcome_code="99"),
+    ]
+    first.write_text(",".join(D) + "\n" + "\n".join(",".join(r.values()) for r in rows) + "\n")
+    second = tmp_path / "decisions_2024-06-30.csv"
+    rows = [decision(decision_id="D1", withdrawal_reason="café – other"), decision(decision_id="D5")]
+    second.write_bytes((",".join(D) + "\n" + "\n".join(",".join(r.values()) for r in rows) + "\n").encode("cp1252"))
+    third = write_csv(tmp_path / "decisions_2024-09-30.csv", D, [list(decision(decision_id="D6").values())])
+    loads, decisions, quarantined = load_side_by_side(tmp_path, [first, second, third], threads)
+    reason = decision()["withdrawal_reason"]
+    assert loads == [(5, 1), (2, 0), (1, 0)]  # rows read and identical repeats dropped, per file
+    assert decisions == [
+        (first.name, 2, "D1", reason),
+        (first.name, 3, "D2", "two\nlines"),
+        (first.name, 5, "D3", reason),
+        (second.name, 2, "D1", "café – other"),
+        (second.name, 3, "D5", reason),
+        (third.name, 2, "D6", reason),
+    ]
+    assert quarantined == [(first.name, 7, "D4", "unknown_outcome_code")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name, second.name, third.name]
+
+
+@pytest.mark.parametrize("bad_first", [True, False])
+def test_a_file_numbered_side_by_side_that_cannot_be_read_is_named(tmp_path, bad_first):
+    """A file whose records DuckDB's reader counts otherwise than the file check did (a quote inside an unquoted
+    field) is refused by name, whether its numbered read ran beside another file's or not, and nothing is left."""
+    good = write_csv(tmp_path / "decisions_2024-03-31.csv", D, [list(decision().values())])
+    bad = tmp_path / "decisions_2024-06-30.csv"
+    rows = [decision(decision_id="D1", withdrawal_reason='café x"y'), decision(decision_id="D2", withdrawal_reason='z"w')]
+    bad.write_bytes((",".join(D) + "\n" + "\n".join(",".join(r.values()) for r in rows) + "\n").encode("cp1252"))
+    with pytest.raises(ExtractError) as error:
+        load_side_by_side(tmp_path, [bad, good] if bad_first else [good, bad], threads=2)
+    assert str(error.value) == f"{bad.name}: not a readable CSV file (a quote character inside an unquoted field)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [good.name, bad.name]
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
