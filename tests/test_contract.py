@@ -346,7 +346,10 @@ def test_a_file_numbered_side_by_side_that_cannot_be_read_is_named(tmp_path, bad
     field) is refused by name, whether its numbered read ran beside another file's or not, and nothing is left."""
     good = write_csv(tmp_path / "decisions_2024-03-31.csv", D, [list(decision().values())])
     bad = tmp_path / "decisions_2024-06-30.csv"
-    rows = [decision(decision_id="D1", withdrawal_reason='café x"y'), decision(decision_id="D2", withdrawal_reason='z"w')]
+    rows = [
+        decision(decision_id="D1", withdrawal_reason='café x"y'),
+        decision(decision_id="D2", withdrawal_reason='z"w'),
+    ]
     bad.write_bytes((",".join(D) + "\n" + "\n".join(",".join(r.values()) for r in rows) + "\n").encode("cp1252"))
     with pytest.raises(ExtractError) as error:
         load_side_by_side(tmp_path, [bad, good] if bad_first else [good, bad], threads=2)
