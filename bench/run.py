@@ -62,14 +62,13 @@ pseudonyms, kept = '', ''
 if sys.argv[3:] == ['pseudonyms']:
     # with the pseudonyms: HMAC-SHA256 of both identifiers of every row read, by the function and expression
     # ingest uses
-    from pipeline.contract import SQL_MACROS, create_pseudonym_function, pseudonym_sql
+    from pipeline.contract import create_macros, create_pseudonym_function, pseudonym_sql
     pseudonyms = (f', {pseudonym_sql("victim_id")} as victim_pseudonym, '
                   f'{pseudonym_sql("crime_reference")} as crime_pseudonym')
     kept = ', max(victim_pseudonym) as any_victim_pseudonym, max(crime_pseudonym) as any_crime_pseudonym'
 con = duckdb.connect()
 if kept:
-    for macro in SQL_MACROS:
-        con.execute(macro)
+    create_macros(con)
     create_pseudonym_function(con, os.environ['VRR_PSEUDONYM_KEY'].encode())
 con.execute(f'''
     create table uptake as

@@ -428,6 +428,13 @@ SQL_MACROS = (
     )""",
 )
 
+
+def create_macros(con) -> None:
+    """The functions of SQL_MACROS in the connection (or cursor) `con`: temporary, so each connection makes its own."""
+    for macro in SQL_MACROS:
+        con.execute(macro)
+
+
 # Row-level reasons as SQL conditions over a row as received (identifiers already pseudonymised), by kind.
 # Parameters: $extract_date, $outcome_codes, $decision_makers, $schemes, $review_results. Flags computed while
 # reading: wrong_field_count (the row's field count differs from the header's), is_conflict (see ingest).
@@ -497,8 +504,7 @@ def row_reasons(kind: str, values: dict[str, str], extract_date: dt.date, outcom
     columns = ", ".join(f"${c}::varchar as {c}" for c in COLUMNS[kind])
     sql = f"select {reasons_sql(kind)} from (select {columns}, false as wrong_field_count, false as is_conflict)"
     with duckdb.connect() as con:
-        for macro in SQL_MACROS:
-            con.execute(macro)
+        create_macros(con)
         params = {**used_parameters(sql, check_parameters(extract_date, outcome_codes)), **values}
         return con.execute(sql, params).fetchone()[0]
 

@@ -377,6 +377,14 @@ def not_readable(parsed: ParsedExtract) -> ExtractError:
     return ExtractError(f"{parsed.extract.name}: not a readable CSV file (a quote character inside an unquoted field)")
 
 
+def check_every_record_read(con, parsed: ParsedExtract, table: str) -> None:
+    """DuckDB's reader found every record of the file, each with its line, as the file check did (`table` holds
+    a line_number per row read); else the file is not readable."""
+    records, numbered = con.execute(f"select count(*), count(line_number) from {table}").fetchone()
+    if records != numbered or records != len(parsed.record_lines):
+        raise not_readable(parsed)
+
+
 def stage_rows(con, parsed: ParsedExtract, parameters: dict, path: Path, only_keys: str | None = None) -> None:
     """Rows of one extract into the temporary tables received (rows as received, with line numbers) and screened
     (each row's reasons, whether it repeats an earlier row, its values as raw stores them): every row, or only
@@ -385,9 +393,7 @@ def stage_rows(con, parsed: ParsedExtract, parameters: dict, path: Path, only_ke
     sql = "create or replace temp table received as " + read_csv_sql(parsed, only_keys=only_keys)
     con.execute(sql, {**contract.used_parameters(sql, parameters), "path": str(path)})
     if only_keys is None:
-        records, numbered = con.execute("select count(*), count(line_number) from received").fetchone()
-        if records != numbered or records != len(parsed.record_lines):
-            raise not_readable(parsed)
+        check_every_record_read(con, parsed, "received")
     sql = "create or replace temp table screened as " + screen_sql(extract.kind)
     con.execute(sql, contract.used_parameters(sql, {**parameters, "extract_date": extract.extract_date}))
 
@@ -402,13 +408,10 @@ def number_file(con, parsed: ParsedExtract, path: Path, table: str) -> None:
     """The record key and physical line number of every row of one extract into `table` (see key_lines_sql), on
     the cursor `con`. The read is numbered, so it runs on one thread: files are numbered side by side, each on a
     cursor of its own (see load_files)."""
-    for macro in contract.SQL_MACROS:
-        con.execute(macro)
+    contract.create_macros(con)
     with reading(con, parsed):
         con.execute(f"create or replace table {table} as " + key_lines_sql(parsed), {"path": str(path)})
-        records, numbered = con.execute(f"select count(*), count(line_number) from {table}").fetchone()
-    if records != numbered or records != len(parsed.record_lines):
-        raise not_readable(parsed)
+        check_every_record_read(con, parsed, table)
 
 
 def load_files(
@@ -595,8 +598,7 @@ def connect(path: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path))
     for name, value in settings.duckdb_settings().items():
         con.execute(f"set {name} = ?", [value])
-    for macro in contract.SQL_MACROS:
-        con.execute(macro)
+    contract.create_macros(con)
     contract.create_pseudonym_function(con, settings.pseudonym_key)
     return con
 
