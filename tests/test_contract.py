@@ -134,18 +134,25 @@ def pseudonymised(values: list[str], kind="decisions") -> list[str]:
     ]
 
 
-def staged(path, kind="decisions"):
-    """Read one extract the way ingest does (DuckDB): the temporary tables received and screened, queried."""
+def empty_warehouse(folder):
+    """Ingest's connection (its settings for extracts in `folder`) to an empty in-memory warehouse with the schemas
+    ingest writes to."""
     settings = resolve_settings(
         {
-            "VRR_LANDING_DIR": str(path.parent),
+            "VRR_LANDING_DIR": str(folder),
             "VRR_PSEUDONYM_KEY": TEST_KEY,
-            "VRR_WAREHOUSE_PATH": str(path.parent / "w.duckdb"),
+            "VRR_WAREHOUSE_PATH": str(folder / "w.duckdb"),
         }
     )
     con = ingest.connect(":memory:", settings)
     con.execute("create schema raw")
     con.execute("create schema audit")
+    return con
+
+
+def staged(path, kind="decisions"):
+    """Read one extract the way ingest does (DuckDB): the temporary tables received and screened, queried."""
+    con = empty_warehouse(path.parent)
     ingest.stage(con, read_extract(extract(path, kind)), ingest.prepare(con), path.parent)
     return con
 
@@ -214,17 +221,8 @@ def test_line_numbers_count_physical_lines(tmp_path):
 def loaded_rows(path, kind="decisions") -> tuple[list[tuple], list[tuple]]:
     """(line number, values as raw stores them) of the rows ingest loads from one extract, in line order; and
     (line number, record key, reasons) of the rows it quarantines."""
-    settings = resolve_settings(
-        {
-            "VRR_LANDING_DIR": str(path.parent),
-            "VRR_PSEUDONYM_KEY": TEST_KEY,
-            "VRR_WAREHOUSE_PATH": str(path.parent / "w.duckdb"),
-        }
-    )
     table = ingest.LOADED[kind]
-    with ingest.connect(":memory:", settings) as con:
-        con.execute("create schema raw")
-        con.execute("create schema audit")
+    with empty_warehouse(path.parent) as con:
         parameters = ingest.prepare(con)
         (load,) = ingest.load_files(con, [read_extract(extract(path, kind))], parameters, "run", path.parent, threads=2)
         assert (
@@ -288,10 +286,7 @@ def load_side_by_side(folder, files: list, threads: int):
     """ingest.load_files over `files` (paths, in order) into an empty in-memory warehouse: (loads, rows of
     raw.decisions as (file, line, decision_id, withdrawal_reason), rows of raw.quarantine as (file, line, key,
     reason))."""
-    settings = resolve_settings({"VRR_PSEUDONYM_KEY": TEST_KEY, "VRR_WAREHOUSE_PATH": str(folder / "w.duckdb")})
-    with ingest.connect(":memory:", settings) as con:
-        con.execute("create schema raw")
-        con.execute("create schema audit")
+    with empty_warehouse(folder) as con:
         parameters = ingest.prepare(con)
         loads = ingest.load_files(con, [read_extract(extract(f)) for f in files], parameters, "run", folder, threads)
         # the files' keys and lines are let go
