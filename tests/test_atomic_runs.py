@@ -88,9 +88,33 @@ def dbt_build_running(build_dir: Path) -> bool:
     return False
 
 
+def semaphores_of(group: int) -> set[Path]:
+    """The named semaphores (multiprocessing's, files in /dev/shm) that the processes of a process group have open."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(proc.name)) != group:
+                continue
+            maps = (proc / "maps").read_text()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        for line in maps.splitlines():
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5].startswith("/dev/shm/sem."):
+                found.add(Path(fields[5]))
+    return found
+
+
 def kill_9_when(run: PipelineRun, moment, what: str, settle: float = 0.0, args: tuple[str, ...] = ()) -> None:
-    """Start the runner (with `args`) and kill -9 its whole process group (dbt included) at the moment given."""
+    """Start the runner (with `args`) and kill -9 its whole process group (dbt included) at the moment given.
+
+    A SIGKILL runs no clean-up, the multiprocessing resource tracker's included (it is in the group), so the
+    semaphores the group holds would stay in /dev/shm for good: the group is stopped first, its semaphores noted,
+    and they are removed once it is dead."""
     process = start_runner(run, *args)
+    semaphores: set[Path] = set()
     try:
         deadline = time.monotonic() + 300
         while not moment():
@@ -99,12 +123,16 @@ def kill_9_when(run: PipelineRun, moment, what: str, settle: float = 0.0, args: 
             time.sleep(0.005)
         time.sleep(settle)
         assert process.poll() is None, f"the run ended before it could be killed {what}"
+        os.killpg(process.pid, signal.SIGSTOP)  # nothing in the group opens a semaphore between the look and the kill
+        semaphores = semaphores_of(process.pid)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=60)
+        for semaphore in semaphores:
+            semaphore.unlink(missing_ok=True)
     assert process.returncode == -signal.SIGKILL
 
 
